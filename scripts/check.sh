@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# `make check`: every test, on top of what `make` built.  Each stage prints
+# its own output; the counts are summed into the closing
+# `N passed, N failed` line and any failure makes the exit status non-zero.
+source "$(dirname "$0")/common.sh"
+set +e
+cd "$REPO_ROOT"
+
+passed=0 failed=0
+failed_stages=()
+
+# stage NAME CMD...: a check that passes or fails as a whole.
+stage() {
+    local name=$1; shift
+    say "$name"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1)); failed_stages+=("$name")
+    fi
+}
+
+# counted NAME REGEX CMD...: a test runner whose closing line matches REGEX
+# with (passed, failed) as the two groups; its counts are added.
+counted() {
+    local name=$1 re=$2; shift 2
+    local log rc
+    say "$name"
+    log=$(mktemp)
+    "$@" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    local p=0 f=0 seen=0
+    while read -r line; do
+        if [[ $line =~ $re ]]; then
+            p=$((p + BASH_REMATCH[1])); f=$((f + BASH_REMATCH[2])); seen=1
+        fi
+    done <"$log"
+    rm -f "$log"
+    passed=$((passed + p)); failed=$((failed + f))
+    if ((rc != 0 || seen == 0)); then
+        ((f > 0)) || failed=$((failed + 1))
+        failed_stages+=("$name (exit $rc)")
+    fi
+}
+
+check_native_libs() {
+    local want got
+    want=$(sed -n "s/^qemurs_native_libs = \[\(.*\)\]/\1/p" meson-glue/meson.build | tr -d "',")
+    got=$(cargo rustc --quiet --release --locked -p capi --crate-type staticlib -- \
+              --print native-static-libs 2>&1 | sed -n 's/.*native-static-libs: //p' | tail -n 1)
+    echo "meson-glue: $want"
+    echo "rustc:      $got"
+    [ "$want" = "$got" ]
+}
+
+stage "cargo fmt --check" cargo fmt --all -- --check
+stage "cargo clippy -D warnings" cargo clippy --locked --workspace --all-targets -- -D warnings
+stage "header drift (gen-header --check)" cargo run --quiet --locked -p gen-header -- --check
+stage "native static libs match meson-glue" check_native_libs
+counted "cargo test" 'test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed' \
+    cargo test --locked --workspace
+counted "C tests (ASan/UBSan)" '^c tests: ([0-9]+) passed, ([0-9]+) failed$' \
+    tests/c/run.sh
+counted "QEMU tests on the patched build" '^qemu tests: ([0-9]+) passed, ([0-9]+) failed$' \
+    tests/qemu/run-qemu-tests.sh "$BUILD_PATCHED"
+counted "Linux guest on virtio-9p" '^guest: ([0-9]+) passed, ([0-9]+) failed$' \
+    tests/guest/run-guest-test.sh "$BUILD_PATCHED/qemu-system-x86_64"
+
+((${#failed_stages[@]})) && printf 'failed: %s\n' "${failed_stages[@]}"
+echo "check: $passed passed, $failed failed"
+((failed == 0))
