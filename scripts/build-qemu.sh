@@ -17,7 +17,10 @@ export PATH=$VENV/bin:$PATH
 # QEMU's configure names the compiler in meson's machine file, which keeps
 # meson from adding ccache by itself: name it here.
 if command -v ccache >/dev/null; then export CC="ccache gcc"; else export CC=gcc; fi
+# The patched build's meson glue records where this checkout is, so a
+# checkout elsewhere (a fresh clone) must reconfigure; ccache keeps it cheap.
 config="${QEMU_CONFIGURE_FLAGS[*]} src=$src CC=$CC"
+[ "$variant" = patched ] && config+=" qemurs=$REPO_ROOT"
 if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/.qemurs-config" 2>/dev/null)" != "$config" ]; then
     say "configuring $variant QEMU in $build"
     rm -rf "$build"

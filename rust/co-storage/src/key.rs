@@ -38,10 +38,12 @@ impl Key {
         self.0
     }
 
+    #[inline]
     pub(crate) const fn index(self) -> usize {
         (self.0 & INDEX_MASK) as usize
     }
 
+    #[inline]
     const fn seq(self) -> u64 {
         self.0 >> INDEX_BITS
     }
@@ -94,6 +96,7 @@ impl Key {
     }
 
     /// Whether the key currently exists.
+    #[inline]
     pub fn is_live(self) -> bool {
         self.entry().is_some()
     }
@@ -111,6 +114,7 @@ impl Key {
     }
 
     /// The table entry, if the key is live.
+    #[inline]
     fn entry(self) -> Option<&'static KeyEntry> {
         let entry = &KEYS[self.index()];
         (self.seq() % 2 == 1 && entry.seq.load(Ordering::Acquire) == self.seq()).then_some(entry)

@@ -44,6 +44,7 @@ fn layout(cap: usize) -> Layout {
 ///
 /// # Safety
 /// `storage` is NULL or a live storage allocated by `grow`.
+#[inline(always)]
 unsafe fn entry(storage: *mut Storage, index: usize) -> *mut Entry {
     // SAFETY: per the contract, a non-NULL `storage` is live; index < cap
     // keeps the pointer inside the allocation.
@@ -60,6 +61,7 @@ unsafe fn entry(storage: *mut Storage, index: usize) -> *mut Entry {
 /// # Safety
 /// `slot` points to a readable slot that is NULL or was last written by this
 /// module, and no other thread uses the storage concurrently.
+#[inline]
 pub unsafe fn get_in(slot: *const Slot, key: Key) -> *mut c_void {
     // SAFETY: per the contract; `entry` handles NULL and short storages.
     unsafe {
