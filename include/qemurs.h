@@ -28,6 +28,30 @@
 #define QRS_STORAGE_DESTRUCTOR_ITERATIONS 4
 
 /**
+ * The host's coroutine operations, registered once with
+ * `qrs_offload_set_host`.  In QEMU: `qemu_coroutine_self()` when
+ * `qemu_in_coroutine()` (else NULL), `qemu_coroutine_yield()` and
+ * `aio_co_wake()`.
+ */
+typedef struct {
+  /**
+   * The calling coroutine's handle, or NULL when not in a coroutine.
+   */
+  void *(*current)(void);
+  /**
+   * Suspend the calling coroutine until it is resumed.
+   */
+  void (*suspend)(void);
+  /**
+   * Resume `co` on its home thread.  Called from worker threads, possibly
+   * before `co` has finished suspending: the host must then enter `co`
+   * only after it has suspended, e.g. by queueing it to its home event
+   * loop (`aio_co_wake` does).  Called at most once per suspension.
+   */
+  void (*resume)(void *co);
+} QrsOffloadHooks;
+
+/**
  * Returns the current coroutine's slot, or NULL outside a coroutine.
  */
 typedef void **(*QrsStorageSlotHook)(void);
@@ -48,6 +72,46 @@ typedef uint64_t QrsStorageKey;
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Register the host's hooks (copied).  Once per process; call it before
+ * `qrs_offload_start`.  Returns 0, `-EINVAL` if `hooks` or one of its
+ * functions is NULL, `-EALREADY` if hooks were registered before.
+ *
+ * # Safety
+ * `hooks` is NULL or points to a readable `QrsOffloadHooks`; its functions
+ * behave as documented there and are callable from any thread.
+ */
+int32_t qrs_offload_set_host(const QrsOffloadHooks *hooks);
+
+/**
+ * Start the worker pool with `threads` workers; 0 means the environment
+ * variable `QRS_OFFLOAD_THREADS`, else the number of CPUs (at least 2).
+ * Thread-safe.  Returns the number of workers started, `-EALREADY` if the
+ * pool is running, `-EAGAIN` if a thread could not be created.
+ */
+int32_t qrs_offload_start(uint32_t threads);
+
+/**
+ * Stop the worker pool: work already submitted completes (its coroutines
+ * are resumed), later offloads run inline, and the workers are joined.  Do
+ * not call it from a worker, nor from a home thread whose coroutines still
+ * wait for offloads (it would wait for them while they cannot be resumed).
+ * Returns 0, or `-EALREADY` if the pool was not running.
+ */
+int32_t qrs_offload_stop(void);
+
+/**
+ * Run `func(opaque)` on a worker thread and return its result.  Called in a
+ * coroutine: the coroutine suspends and is resumed on its home thread when
+ * `func` returns; nothing is allocated.  Called outside a coroutine, before
+ * hooks are registered or while the pool is stopped: `func` runs inline.
+ *
+ * # Safety
+ * `func(opaque)` must be safe to run on another thread while the caller
+ * waits; it must not unwind.
+ */
+int32_t qrs_co_run_in_worker(int32_t (*func)(void *opaque), void *opaque);
 
 /**
  * Register the host's slot hook: `hook()` returns the address of the

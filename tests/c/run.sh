@@ -19,7 +19,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 passed=0 failed=0
 for src in "$root"/tests/c/*_test.c; do
     name=$(basename "$src" .c)
-    gcc "${cflags[@]}" "$src" "$lib" "${libs[@]}" -o "$out/$name"
+    gcc "${cflags[@]}" "$src" "$root/tests/c/cohost.c" "$lib" "${libs[@]}" -o "$out/$name"
     echo "--- $name"
     if log=$("$out/$name" 2> >(grep -v "doesn't fully support makecontext" >&2)); then rc=0; else rc=$?; fi
     echo "$log"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Coroutine-specific storage, driven through the C API alone (qemurs.h and
- * libqemurs.a) with a minimal coroutine host of our own: ucontext
+ * libqemurs.a) with the minimal coroutine host of cohost.c: ucontext
  * coroutines with a per-coroutine slot, a pool that recycles them, and the
  * slot released inside the coroutine when its entry function returns, the
  * way the QEMU patch does it.
@@ -13,120 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <ucontext.h>
 
+#include "cohost.h"
+#include "harness.h"
 #include "qemurs.h"
 
-/* ---- test harness ---------------------------------------------------- */
-
-static int failures_in_test;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "  %s:%d: CHECK(%s) failed\n", __FILE__,         \
-                    __LINE__, #cond);                                        \
-            failures_in_test++;                                              \
-        }                                                                    \
-    } while (0)
-
-/* ---- the minimal host ------------------------------------------------ */
-
-typedef void CoEntry(void *arg);
-
-typedef struct Co {
-    ucontext_t ctx;
-    ucontext_t caller;
-    void *storage;          /* the slot the library owns */
-    CoEntry *entry;
-    void *arg;
-    bool terminated;
-    struct Co *pool_next;
-    char *stack;
-} Co;
-
-enum { STACK_SIZE = 256 * 1024 };
-
-static __thread Co *current;
-static __thread Co *pool;
-
-static void **host_slot(void)
-{
-    return current ? &current->storage : NULL;
-}
-
-static void trampoline(unsigned lo, unsigned hi)
-{
-    Co *co = (Co *)(((uintptr_t)hi << 32) | lo);
-
-    co->entry(co->arg);
-    qrs_storage_release(&co->storage);  /* inside the coroutine */
-    co->terminated = true;
-    current = NULL;
-    swapcontext(&co->ctx, &co->caller);
-}
-
-static void co_init_context(Co *co);
-
-static Co *co_create(CoEntry *entry, void *arg)
-{
-    Co *co = pool;
-
-    if (co) {
-        pool = co->pool_next;
-    } else {
-        co = calloc(1, sizeof(*co));
-        co->stack = malloc(STACK_SIZE);
-    }
-    co->entry = entry;
-    co->arg = arg;
-    co->terminated = false;
-    co->storage = NULL;     /* a recycled coroutine starts empty */
-    co_init_context(co);
-    return co;
-}
-
-/* Separate from co_create so that no local is live across getcontext(). */
-static void co_init_context(Co *co)
-{
-    getcontext(&co->ctx);
-    co->ctx.uc_stack.ss_sp = co->stack;
-    co->ctx.uc_stack.ss_size = STACK_SIZE;
-    co->ctx.uc_link = NULL;
-    makecontext(&co->ctx, (void (*)(void))trampoline, 2,
-                (unsigned)(uintptr_t)co, (unsigned)((uintptr_t)co >> 32));
-}
-
-/* Enter @co from the thread (no nesting needed here); recycle at the end. */
-static void co_enter(Co *co)
-{
-    current = co;
-    swapcontext(&co->caller, &co->ctx);
-    current = NULL;
-    if (co->terminated) {
-        co->pool_next = pool;
-        pool = co;
-    }
-}
-
-static void co_yield(void)
-{
-    Co *co = current;
-
-    current = NULL;
-    swapcontext(&co->ctx, &co->caller);
-    current = co;
-}
-
-static void pool_free(void)
-{
-    while (pool) {
-        Co *co = pool;
-        pool = co->pool_next;
-        free(co->stack);
-        free(co);
-    }
-}
 
 /* ---- destructor bookkeeping ------------------------------------------ */
 
@@ -138,7 +29,7 @@ static void counting_dtor(void *value)
 {
     dtor_calls++;
     dtor_value = value;
-    dtor_current = current;
+    dtor_current = co_self();
 }
 
 static void reset_dtor(void)
@@ -179,7 +70,7 @@ static void test_per_coroutine_and_thread(void)
     CHECK(qrs_storage_get(key_a) == &outer);
     co_enter(ca);
     co_enter(cb);
-    CHECK(ca->terminated && cb->terminated);
+    CHECK(co_terminated(ca) && co_terminated(cb));
     CHECK(qrs_storage_get(key_a) == &outer);
     CHECK(qrs_storage_set(key_a, NULL, &old) == 0);
     CHECK(old == &outer);
@@ -210,7 +101,7 @@ static void test_release_and_recycle(void)
     CHECK(dtor_calls == 1);
     CHECK(dtor_value == &value);
     CHECK(dtor_current == co);
-    CHECK(co->storage == NULL);
+    CHECK(*co_slot(co) == NULL);
 
     co2 = co_create(co_expect_empty, &ran);
     CHECK(co2 == co);  /* really recycled */
@@ -224,7 +115,7 @@ static void co_nothing(void *arg)
     (void)arg;
     /* Clearing a value that was never set allocates nothing. */
     CHECK(qrs_storage_set(key_b, NULL, NULL) == 0);
-    CHECK(current->storage == NULL);
+    CHECK(*co_slot(co_self()) == NULL);
 }
 
 static void test_lazy_allocation(void)
@@ -247,12 +138,12 @@ static void test_set_before_enter(void)
     void *old = (void *)1;
     Co *co = co_create(co_read_preset, &value);
 
-    CHECK(qrs_storage_set_in(&co->storage, key_a, &value, &old) == 0);
+    CHECK(qrs_storage_set_in(co_slot(co), key_a, &value, &old) == 0);
     CHECK(old == NULL);
-    CHECK(qrs_storage_get_in(&co->storage, key_a) == &value);
+    CHECK(qrs_storage_get_in(co_slot(co), key_a) == &value);
     CHECK(qrs_storage_get(key_a) == NULL);
     co_enter(co);
-    CHECK(co->terminated);
+    CHECK(co_terminated(co));
 }
 
 static QrsStorageKey key_resurrect;
@@ -278,7 +169,7 @@ static void test_destructor_rounds_bounded(void)
     resurrect_calls = 0;
     co_enter(co);
     CHECK(resurrect_calls == QRS_STORAGE_DESTRUCTOR_ITERATIONS);
-    CHECK(co->storage == NULL);
+    CHECK(*co_slot(co) == NULL);
     CHECK(qrs_storage_key_delete(key_resurrect) == 0);
 }
 
@@ -409,7 +300,7 @@ static void *stress_thread(void *arg)
             co_enter(cos[j]);
         }
     }
-    pool_free();
+    cohost_thread_cleanup();
     return NULL;
 }
 
@@ -432,10 +323,7 @@ static void test_stress_threads(void)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        void (*fn)(void);
-    } tests[] = {
+    static const TestCase tests[] = {
         { "per_coroutine_and_thread", test_per_coroutine_and_thread },
         { "release_and_recycle", test_release_and_recycle },
         { "lazy_allocation", test_lazy_allocation },
@@ -445,29 +333,17 @@ int main(void)
         { "bad_keys_and_exhaustion", test_bad_keys_and_exhaustion },
         { "stress_threads", test_stress_threads },
     };
-    int passed = 0, failed = 0;
-    size_t i;
+    int failed;
 
-    if (qrs_storage_set_host(host_slot) != 0 ||
-        qrs_storage_key_create(NULL, &key_a) != 0 ||
+    cohost_register();
+    if (qrs_storage_key_create(NULL, &key_a) != 0 ||
         qrs_storage_key_create(counting_dtor, &key_b) != 0) {
         fprintf(stderr, "setup failed\n");
         return 1;
     }
-    for (i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
-        failures_in_test = 0;
-        tests[i].fn();
-        printf("%s storage/%s\n", failures_in_test ? "FAIL" : "ok  ",
-               tests[i].name);
-        if (failures_in_test) {
-            failed++;
-        } else {
-            passed++;
-        }
-    }
+    failed = run_tests("storage", tests, sizeof(tests) / sizeof(tests[0]));
     qrs_storage_key_delete(key_a);
     qrs_storage_key_delete(key_b);
-    pool_free();
-    printf("%d passed, %d failed\n", passed, failed);
+    cohost_thread_cleanup();
     return failed != 0;
 }

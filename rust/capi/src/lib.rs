@@ -11,8 +11,10 @@
 //!   `include/qemurs.h`.
 #![warn(missing_docs)]
 
+mod offload;
 mod storage;
 
+pub use offload::*;
 pub use storage::*;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
