@@ -37,10 +37,8 @@ kernel=$kdir/root/boot/vmlinuz-$kver
 moddir=$kdir/root/lib/modules/$kver
 
 # --- initramfs ---------------------------------------------------------------
-busybox=$(command -v busybox || true)
-[ -x /bin/busybox ] && busybox=/bin/busybox
-file "$busybox" 2>/dev/null | grep -q 'statically linked' ||
-    [ -x "$busybox" ] || die "busybox-static is not installed"
+busybox=/bin/busybox  # from busybox-static: the initramfs has no libc
+[ -x "$busybox" ] || die "busybox-static is not installed"
 
 initrd_dir=$(mktemp -d)
 trap 'rm -rf "$initrd_dir"' EXIT
