@@ -77,7 +77,7 @@ where
     };
     // SAFETY: the host's hook is callable from any thread.
     let co = unsafe { (hooks.current)() };
-    if co.is_null() || !pool::is_running() {
+    if co.is_null() {
         return f();
     }
 
