@@ -10,8 +10,9 @@ bash "$REPO_ROOT/scripts/build-qemu.sh" upstream >&2
 ROUNDS=${BENCH_ROUNDS:-5}
 
 bench_line() { # name ours base unit
-    awk -v n="$1" -v o="$2" -v b="$3" -v u="$4" \
-        'BEGIN { printf "BENCH name=%s ours=%s base=%s unit=%s speedup=%.3f\n", n, o, b, u, b / o }'
+    awk -v n="$1" -v o="$2" -v b="$3" -v u="$4" 'BEGIN {
+        printf "BENCH name=%s ours=%s base=%s unit=%s speedup=", n, o, b, u
+        if (o + 0 == 0) print (b + 0 == 0 ? "1.000" : "inf"); else printf "%.3f\n", b / o }'
 }
 
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -22,6 +23,14 @@ while read -r tag name new old; do
     [ "$tag" = RESULT ] || continue
     bench_line "$name" "${new#new_ns=}" "${old#old_ns=}" ns/op
 done < <("$BUILD_PATCHED/tests/bench/monitor-cur-bench")
+
+# --- co_run_in_worker vs thread_pool_submit_co and the coth.h BH dance -------
+say "offload: co_run_in_worker vs thread_pool_submit_co (tpco) and coth.h (tests/bench/co-worker-bench)"
+while read -r tag name unit ours tpco coth; do
+    [ "$tag" = RESULT ] || continue
+    bench_line "${name}_vs_thread_pool_submit_co" "${ours#ours=}" "${tpco#tpco=}" "$unit"
+    bench_line "${name}_vs_coth_bh_dance" "${ours#ours=}" "${coth#coth=}" "$unit"
+done < <("$BUILD_PATCHED/tests/bench/co-worker-bench")
 
 # --- coroutine lifecycle: patched vs upstream test-coroutine perf tests -------
 # perf_cost_seconds BUILD TEST PATTERN: the seconds a perf test reports.

@@ -42,7 +42,8 @@ done
 say "building $variant QEMU ($build)"
 targets=("${QEMU_TEST_TARGETS[@]}")
 # Added by the series; absent upstream, so filtered out there below.
-targets+=(tests/unit/test-co-storage tests/bench/monitor-cur-bench)
+targets+=(tests/unit/test-co-storage tests/unit/test-co-worker
+          tests/bench/monitor-cur-bench tests/bench/co-worker-bench)
 # Only ask ninja for targets this tree defines.
 known=$(ninja -C "$build" -t targets all | cut -d: -f1)
 want=(all)

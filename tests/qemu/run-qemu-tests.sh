@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Run QEMU's own tests against the patched build: the coroutine and
-# coroutine-storage unit tests, the monitor qtests, and all virtio-9p qos
-# tests including the slow ones.  Ends with `N passed, N failed`.
+# Run QEMU's own tests against the patched build: the coroutine,
+# coroutine-storage and co_run_in_worker unit tests, the monitor qtests, and
+# all virtio-9p qos tests including the slow ones.  Ends with `N passed, N failed`.
 #
 # usage: run-qemu-tests.sh BUILD_DIR
 set -uo pipefail
@@ -36,6 +36,7 @@ run() {
 
 run test-coroutine 300 "$build/tests/unit/test-coroutine"
 run test-co-storage 120 "$build/tests/unit/test-co-storage"
+run test-co-worker 300 "$build/tests/unit/test-co-worker"
 run qmp-test 600 "$build/tests/qtest/qmp-test"
 run qmp-cmd-test 900 "$build/tests/qtest/qmp-cmd-test"
 run test-hmp 600 "$build/tests/qtest/test-hmp"

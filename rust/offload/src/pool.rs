@@ -106,10 +106,12 @@ pub fn start(requested: usize) -> Result<usize, StartError> {
     }
     let n = thread_count(requested);
     shared.stopping.store(false, Ordering::SeqCst);
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(n);
     for i in 0..n {
+        let ready = ready_tx.clone();
         match std::thread::Builder::new()
             .name(format!("qrs-worker-{i}"))
-            .spawn(move || worker_loop(i))
+            .spawn(move || worker_loop(i, ready))
         {
             Ok(h) => workers.push(h),
             Err(_) => {
@@ -117,6 +119,11 @@ pub fn start(requested: usize) -> Result<usize, StartError> {
                 return Err(StartError::Spawn);
             }
         }
+    }
+    // Return only once every worker has done its one-time setup, so that
+    // no thread start-up allocation lands in the caller's steady state.
+    for _ in 0..n {
+        let _ = ready_rx.recv();
     }
     shared.running.store(true, Ordering::Release);
     Ok(n)
@@ -252,9 +259,21 @@ fn has_work(shared: &Shared) -> bool {
         || !shared.overflow.is_empty()
 }
 
-fn worker_loop(index: usize) {
+/// A worker's one-time setup: everything that allocates on first use in a
+/// thread (std's thread info, the crossbeam-epoch participant registered by
+/// the first steal) happens here, before the worker reports ready.
+fn worker_warm_up() {
+    let deque = Worker::<()>::new_fifo();
+    let _ = deque.stealer().steal();
+    let _ = std::thread::current().name();
+}
+
+fn worker_loop(index: usize, ready: std::sync::mpsc::SyncSender<()>) {
     let shared = &*SHARED;
     let mut idle_polls = 0;
+    worker_warm_up();
+    let _ = ready.send(());
+    drop(ready);
     loop {
         if let Some(job) = find_job(shared, index) {
             // SAFETY: every submitted job is stolen exactly once.

@@ -3,11 +3,10 @@
 //!
 //! The offload path itself (request record on the coroutine stack, push on
 //! the home thread's warm deque, steal, completion, resume) must allocate
-//! nothing: the home thread, where the record and the push live, is held to
-//! exactly 0.  Worker threads are held to a bound instead: crossbeam-epoch,
-//! under crossbeam-deque's steal, occasionally allocates a garbage-bag node
-//! (2304 bytes) while its collector drains garbage left from warm-up; that is
-//! not per offload, and it is reported so that it stays visible.
+//! nothing, on the home thread and on the workers alike.  Other threads (the
+//! test harness's own bookkeeping runs concurrently) are counted apart and
+//! only reported.  `pool::start` returns once every worker has done its
+//! one-time setup, so no thread start-up allocation lands in the window.
 
 mod host;
 
@@ -22,6 +21,16 @@ static COUNTING: AtomicBool = AtomicBool::new(false);
 static HOME_TID: AtomicI32 = AtomicI32::new(0);
 static HOME_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
 static WORKER_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static OTHER_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether the calling thread is a pool worker, by its kernel-side name
+/// (`qrs-worker-N`); asking the kernel allocates nothing.
+fn on_worker_thread() -> bool {
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes into the buffer given.
+    let ret = unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    ret == 0 && name.starts_with(b"qrs-worker-")
+}
 
 fn count() {
     if COUNTING.load(Ordering::Relaxed) {
@@ -29,8 +38,10 @@ fn count() {
         let tid = unsafe { libc::gettid() };
         if tid == HOME_TID.load(Ordering::Relaxed) {
             HOME_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        } else {
+        } else if on_worker_thread() {
             WORKER_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        } else {
+            OTHER_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -92,15 +103,14 @@ fn offloads_allocate_nothing_in_steady_state() {
     home.run();
     let on_home = HOME_ALLOCATIONS.load(Ordering::SeqCst);
     let on_workers = WORKER_ALLOCATIONS.load(Ordering::SeqCst);
+    let elsewhere = OTHER_ALLOCATIONS.load(Ordering::SeqCst);
     println!(
-        "{} offloads: {on_home} allocations on the home thread, {on_workers} on workers",
+        "{} offloads: {on_home} allocations on the home thread, {on_workers} on workers \
+         ({elsewhere} on other threads, not counted)",
         total.get()
     );
     assert_eq!(done.get(), IN_FLIGHT);
     assert_eq!(on_home, 0, "the offload path allocated on the home thread");
-    assert!(
-        on_workers * 1000 < MEASURED,
-        "workers allocated {on_workers} times in {MEASURED} offloads"
-    );
+    assert_eq!(on_workers, 0, "the offload path allocated on a worker");
     drop(cos);
 }
