@@ -24,6 +24,7 @@
 mod job;
 mod pool;
 mod sleep;
+mod wait;
 
 use std::cell::UnsafeCell;
 use std::ffi::c_void;
@@ -33,6 +34,7 @@ use std::ptr::NonNull;
 use once_cell::sync::OnceCell;
 
 pub use pool::{is_running, start, stop, thread_count, StartError, THREADS_ENV, THREADS_MAX};
+pub use wait::{ReadGuard, RwLock, WaitCell, WriteGuard};
 
 use job::{Job, JobPtr};
 
