@@ -68,12 +68,12 @@ fn rwlock_across_offloads_in_coroutines() {
                         let _w = lock.write();
                         assert_eq!(inside.fetch_add(1000, Ordering::SeqCst), 0);
                         // Suspend while holding it: others must wait.
-                        offload::run_in_worker(|| std::thread::yield_now());
+                        offload::run_in_worker(std::thread::yield_now);
                         inside.fetch_sub(1000, Ordering::SeqCst);
                     } else {
                         let _r = lock.read();
                         assert!(inside.fetch_add(1, Ordering::SeqCst) < 1000);
-                        offload::run_in_worker(|| std::thread::yield_now());
+                        offload::run_in_worker(std::thread::yield_now);
                         inside.fetch_sub(1, Ordering::SeqCst);
                     }
                 }
