@@ -1,2 +1,51 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! Native passthrough filesystem layer for the 9P engine.
+//! Native passthrough filesystem layer for the 9P engine: the system-call
+//! side of a Rust replacement for QEMU's `hw/9pfs/9p-local.c`, for
+//! hypervisors without QEMU's own backends.
+//!
+//! Everything is descriptor based and escape-proof:
+//!
+//! * every file the engine holds is a [`Node`], an `O_PATH | O_NOFOLLOW`
+//!   descriptor; names from the guest are only ever used as one validated
+//!   component beneath a directory node ([`lookup`], with
+//!   `openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)` where available),
+//!   `..` goes through [`parent`], which stops at the export root, and
+//!   symbolic links are never followed;
+//! * host special files (devices, FIFOs, sockets) may be created and held
+//!   but are never opened ([`open`], CVE-2023-2861);
+//! * attribute operations ([`stat`], [`chmod`], [`chown`], [`utimes`],
+//!   [`truncate`], extended attributes) work on the node, so files that are
+//!   open but unlinked, or renamed, keep working.
+//!
+//! Errors are raw Linux errnos ([`Errno`]), ready to go to the guest.
+//!
+//! `/proc` must be mounted: re-opening a node for I/O, `chmod`, extended
+//! attributes and the [`link`] fallback go through `/proc/self/fd/N`, the
+//! magic link of our own descriptor (never a name from the guest).
+
+mod attr;
+mod dir;
+mod dirops;
+mod errno;
+mod io;
+mod lock;
+mod node;
+mod open;
+mod resolve;
+mod security;
+mod xattr;
+
+pub use attr::{
+    chmod, chown, generation, readlink, stat, statfs, truncate, utimes, SetTime, Stat, StatFs,
+    Timespec,
+};
+pub use dir::{DirBatch, DirEntry, DirReader};
+pub use dirops::{link, mkdir, mknod, renameat, symlink, unlinkat};
+pub use errno::{Errno, Result};
+pub use io::{fsync, ftruncate, pread, pwrite};
+pub use lock::{getlk, setlk, Conflict, LockType};
+pub use node::Node;
+pub use open::{create_file, open, sanitize_open_flags};
+pub use resolve::{lookup, openat2_supported, parent, testing};
+pub use security::SecurityModel;
+pub use xattr::{getxattr, listxattr, removexattr, setxattr};

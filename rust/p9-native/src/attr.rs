@@ -1,0 +1,490 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Attribute operations on a [`Node`]: `stat`, generation, `chmod`,
+//! `chown`, `truncate`, `utimes`, `statfs`, `readlink`.
+//!
+//! All work on the node's descriptor, so a file that is open but unlinked,
+//! or renamed since the node was made, keeps working.
+
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd};
+
+use crate::errno::{cvt, cvt_long, retry_eintr, Errno, Result};
+use crate::node::{file_type, fstat, is_reg_or_dir, Node, ProcPath};
+use crate::open::open;
+
+/// A point in time: seconds and nanoseconds since the epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timespec {
+    /// Seconds since 1970-01-01 00:00 UTC (negative before).
+    pub sec: i64,
+    /// Nanoseconds, `0..1_000_000_000`.
+    pub nsec: u32,
+}
+
+/// File attributes, with what a 9P2000.L `Rgetattr` needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    /// Device of the file system holding the file (`st_dev`).
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Type and permission bits (`st_mode`).
+    pub mode: u32,
+    /// Number of hard links.
+    pub nlink: u64,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Device number, for device nodes.
+    pub rdev: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Preferred I/O block size.
+    pub blksize: u64,
+    /// Allocated 512-byte blocks.
+    pub blocks: u64,
+    /// Last access.
+    pub atime: Timespec,
+    /// Last data modification.
+    pub mtime: Timespec,
+    /// Last status change.
+    pub ctime: Timespec,
+    /// Creation time, when the file system reports it.
+    pub btime: Option<Timespec>,
+}
+
+impl Stat {
+    /// The type bits of `mode` (`S_IFREG`, `S_IFDIR`, ...).
+    #[must_use]
+    pub fn file_type(&self) -> u32 {
+        self.mode & libc::S_IFMT
+    }
+
+    /// Whether this is a directory.
+    #[must_use]
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == libc::S_IFDIR
+    }
+
+    /// Whether this is a regular file.
+    #[must_use]
+    pub fn is_file(&self) -> bool {
+        self.file_type() == libc::S_IFREG
+    }
+
+    /// Whether this is a symbolic link.
+    #[must_use]
+    pub fn is_symlink(&self) -> bool {
+        self.file_type() == libc::S_IFLNK
+    }
+
+    /// Whether this is a device, FIFO or socket: a file never opened on the
+    /// host.
+    #[must_use]
+    pub fn is_special(&self) -> bool {
+        !matches!(
+            self.file_type(),
+            libc::S_IFREG | libc::S_IFDIR | libc::S_IFLNK
+        )
+    }
+
+    fn from_stat64(st: &libc::stat64) -> Stat {
+        let ts = |sec: i64, nsec: i64| Timespec {
+            sec,
+            nsec: u32::try_from(nsec).unwrap_or(0),
+        };
+        Stat {
+            dev: st.st_dev,
+            ino: st.st_ino,
+            mode: st.st_mode,
+            nlink: st.st_nlink,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            rdev: st.st_rdev,
+            size: u64::try_from(st.st_size).unwrap_or(0),
+            blksize: u64::try_from(st.st_blksize).unwrap_or(0),
+            blocks: u64::try_from(st.st_blocks).unwrap_or(0),
+            atime: ts(st.st_atime, st.st_atime_nsec),
+            mtime: ts(st.st_mtime, st.st_mtime_nsec),
+            ctime: ts(st.st_ctime, st.st_ctime_nsec),
+            btime: None,
+        }
+    }
+
+    fn from_statx(stx: &libc::statx) -> Stat {
+        let ts = |t: &libc::statx_timestamp| Timespec {
+            sec: t.tv_sec,
+            nsec: t.tv_nsec,
+        };
+        Stat {
+            dev: libc::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+            ino: stx.stx_ino,
+            mode: u32::from(stx.stx_mode),
+            nlink: u64::from(stx.stx_nlink),
+            uid: stx.stx_uid,
+            gid: stx.stx_gid,
+            rdev: libc::makedev(stx.stx_rdev_major, stx.stx_rdev_minor),
+            size: stx.stx_size,
+            blksize: u64::from(stx.stx_blksize),
+            blocks: stx.stx_blocks,
+            atime: ts(&stx.stx_atime),
+            mtime: ts(&stx.stx_mtime),
+            ctime: ts(&stx.stx_ctime),
+            btime: (stx.stx_mask & libc::STATX_BTIME != 0).then(|| ts(&stx.stx_btime)),
+        }
+    }
+}
+
+/// Attributes of the file held by `node` (never following a symbolic link):
+/// `statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)`, or `fstat` on
+/// kernels without `statx` (then `btime` is `None`).
+///
+/// # Errors
+///
+/// The raw errno of `statx`/`fstat` (`EBADF`, `ENOMEM`, `EOVERFLOW`...).
+pub fn stat(node: &Node) -> Result<Stat> {
+    let mut stx = MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: the empty path is NUL-terminated, `stx` is valid for writes
+    // of a `struct statx`, and the descriptor is live.
+    let r = cvt(unsafe {
+        libc::statx(
+            node.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_SYNC_AS_STAT,
+            libc::STATX_BASIC_STATS | libc::STATX_BTIME,
+            stx.as_mut_ptr(),
+        )
+    });
+    match r {
+        // SAFETY: the buffer was zero-initialised (a valid bit pattern for
+        // this plain-integer structure) and statx filled it.
+        Ok(_) => Ok(Stat::from_statx(unsafe { stx.assume_init_ref() })),
+        Err(Errno(libc::ENOSYS)) => Ok(Stat::from_stat64(&fstat(node.as_fd())?)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The inode generation number (`FS_IOC_GETVERSION`), for 9P's `st_gen`.
+///
+/// Best effort, like QEMU's `local_ioc_getversion`: only regular files and
+/// directories are opened (read-only, through [`open`]) to ask; for
+/// anything else, and when the file system does not support the ioctl
+/// (`ENOTTY`, `EOPNOTSUPP`, `EINVAL`: tmpfs, for example), the result is
+/// `Ok(0)`.  The engine may treat any error as "no generation", as QEMU's
+/// `Tgetattr` does.
+///
+/// # Errors
+///
+/// The errno of `fstat`, of opening the file (`EACCES` without read
+/// permission, ...) or of the ioctl.
+pub fn generation(node: &Node) -> Result<u64> {
+    let st = fstat(node.as_fd())?;
+    if !is_reg_or_dir(st.st_mode) {
+        return Ok(0);
+    }
+    let fd = open(node, libc::O_RDONLY)?;
+    let mut v: libc::c_long = 0;
+    // SAFETY: FS_IOC_GETVERSION writes at most a `long` to the pointer,
+    // which points to a live `c_long`.
+    let r = cvt(unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::FS_IOC_GETVERSION,
+            &mut v as *mut libc::c_long,
+        )
+    });
+    match r {
+        // File systems store a 32-bit generation (ext4 writes an int).
+        Ok(_) => Ok(u64::from(v as u32)),
+        Err(Errno(libc::ENOTTY | libc::EOPNOTSUPP | libc::EINVAL)) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Changes the permission bits (`mode & 0o7777`) of the file held by
+/// `node`, without opening it: `fchmodat(AT_FDCWD, "/proc/self/fd/N")`,
+/// which the kernel resolves to the node's own inode.  Works for devices,
+/// FIFOs and sockets too.
+///
+/// # Errors
+///
+/// * `EOPNOTSUPP`: `node` is a symbolic link (what Linux's
+///   `fchmodat2(AT_SYMLINK_NOFOLLOW)` gives; QEMU's `fchmodat_nofollow`
+///   returns `ELOOP` here instead);
+/// * otherwise the raw errno of `fstat`/`fchmodat` (`EPERM` if not the
+///   owner, `EROFS`, ...).
+pub fn chmod(node: &Node, mode: libc::mode_t) -> Result<()> {
+    let st = fstat(node.as_fd())?;
+    if file_type(st.st_mode) == libc::S_IFLNK {
+        return Err(Errno(libc::EOPNOTSUPP));
+    }
+    let p = node.proc_path();
+    // SAFETY: the path is NUL-terminated and outlives the call.
+    cvt(unsafe { libc::fchmodat(libc::AT_FDCWD, p.as_cstr().as_ptr(), mode & 0o7777, 0) }).map(drop)
+}
+
+/// Changes owner and/or group of the file held by `node` (`None` leaves
+/// one unchanged), never following a symbolic link:
+/// `fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)`.
+///
+/// # Errors
+///
+/// The raw errno of `fchownat` (`EPERM`, `EINVAL` for an unmapped id,
+/// `EROFS`, ...).
+pub fn chown(node: &Node, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
+    let uid = uid.unwrap_or(u32::MAX);
+    let gid = gid.unwrap_or(u32::MAX);
+    // SAFETY: the empty path is NUL-terminated; the descriptor is live.
+    cvt(unsafe {
+        libc::fchownat(
+            node.as_raw_fd(),
+            c"".as_ptr(),
+            uid,
+            gid,
+            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(drop)
+}
+
+/// Sets the size of the regular file held by `node` (`Tsetattr` with
+/// `P9_ATTR_SIZE`): opens it write-only with [`open`] and calls
+/// `ftruncate`, like QEMU's `local_truncate`.
+///
+/// # Errors
+///
+/// * `EINVAL`: `size` above `i64::MAX`;
+/// * `ELOOP` (symbolic link), `ENXIO` (device, FIFO, socket), `EISDIR`
+///   (directory), `EACCES`...: from [`open`], as in QEMU;
+/// * otherwise the raw errno of `ftruncate` (`EFBIG`, `EPERM`, ...).
+pub fn truncate(node: &Node, size: u64) -> Result<()> {
+    if i64::try_from(size).is_err() {
+        return Err(Errno(libc::EINVAL));
+    }
+    let fd = open(node, libc::O_WRONLY)?;
+    crate::io::ftruncate(&fd, size)
+}
+
+/// A timestamp to set with [`utimes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetTime {
+    /// The current time (`UTIME_NOW`).
+    Now,
+    /// Leave unchanged (`UTIME_OMIT`).
+    Omit,
+    /// This time.
+    At(Timespec),
+}
+
+impl SetTime {
+    fn to_timespec(self) -> Result<libc::timespec> {
+        Ok(match self {
+            SetTime::Now => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_NOW,
+            },
+            SetTime::Omit => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: libc::UTIME_OMIT,
+            },
+            SetTime::At(t) => {
+                if t.nsec >= 1_000_000_000 {
+                    return Err(Errno(libc::EINVAL));
+                }
+                libc::timespec {
+                    tv_sec: t.sec,
+                    tv_nsec: libc::c_long::from(t.nsec),
+                }
+            }
+        })
+    }
+}
+
+/// Sets access and modification times of the file held by `node`, never
+/// following a symbolic link (a symbolic link node gets its own times set).
+///
+/// Uses `utimensat(fd, "", times, AT_EMPTY_PATH)`, which works on `O_PATH`
+/// descriptors of every file type.  Kernels that do not accept
+/// `AT_EMPTY_PATH` there get `utimensat(AT_FDCWD, "/proc/self/fd/N", times,
+/// 0)`: *without* `AT_SYMLINK_NOFOLLOW`, because with it the call would act
+/// on the `/proc` link itself (silently doing nothing to the file), while
+/// following our own magic link lands on the node's inode, the link itself
+/// for a symbolic link node.
+///
+/// # Errors
+///
+/// * `EINVAL`: a nanosecond field of 10⁹ or more;
+/// * otherwise the raw errno of `utimensat` (`EPERM`/`EACCES` when not
+///   permitted, `EROFS`, ...).
+pub fn utimes(node: &Node, atime: SetTime, mtime: SetTime) -> Result<()> {
+    let times = [atime.to_timespec()?, mtime.to_timespec()?];
+    // SAFETY: the empty path is NUL-terminated; `times` holds the two
+    // timespecs utimensat reads; the descriptor is live.
+    let r = cvt(unsafe {
+        libc::utimensat(
+            node.as_raw_fd(),
+            c"".as_ptr(),
+            times.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        )
+    });
+    match r {
+        Ok(_) => Ok(()),
+        // Kernels without AT_EMPTY_PATH support in utimensat.
+        Err(Errno(libc::ENOENT | libc::EINVAL)) => utimes_proc(&node.proc_path(), &times),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn utimes_proc(p: &ProcPath, times: &[libc::timespec; 2]) -> Result<()> {
+    // SAFETY: the path is NUL-terminated and outlives the call; `times`
+    // holds two timespecs.
+    cvt(unsafe { libc::utimensat(libc::AT_FDCWD, p.as_cstr().as_ptr(), times.as_ptr(), 0) })
+        .map(drop)
+}
+
+/// File system statistics, with what a 9P2000.L `Rstatfs` needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatFs {
+    /// File system type (magic number).
+    pub fs_type: u64,
+    /// Block size.
+    pub bsize: u64,
+    /// Total blocks.
+    pub blocks: u64,
+    /// Free blocks.
+    pub bfree: u64,
+    /// Blocks available to unprivileged users.
+    pub bavail: u64,
+    /// Total inodes.
+    pub files: u64,
+    /// Free inodes.
+    pub ffree: u64,
+    /// File system id, the two 32-bit halves of `f_fsid` as QEMU packs
+    /// them (`val[0] | val[1] << 32`).
+    pub fsid: u64,
+    /// Maximum name length.
+    pub namelen: u64,
+}
+
+/// Statistics of the file system holding `node` (`fstatfs`, which works
+/// on `O_PATH` descriptors, so no file is opened).
+///
+/// # Errors
+///
+/// The raw errno of `fstatfs` (`ENOSYS` on some file systems, `EIO`...).
+pub fn statfs(node: &Node) -> Result<StatFs> {
+    let mut sf = MaybeUninit::<libc::statfs64>::uninit();
+    // SAFETY: `sf` is valid for writes of a `statfs64`; the descriptor is live.
+    cvt(unsafe { libc::fstatfs64(node.as_raw_fd(), sf.as_mut_ptr()) })?;
+    // SAFETY: fstatfs64 succeeded and filled the structure.
+    let sf = unsafe { sf.assume_init() };
+    // SAFETY: `fsid_t` is `#[repr(C)] struct { int __val[2]; }`, so it has
+    // the size and layout of `[c_int; 2]`; any bit pattern is valid.
+    let val: [libc::c_int; 2] = unsafe { std::mem::transmute(sf.f_fsid) };
+    Ok(StatFs {
+        fs_type: u64::try_from(sf.f_type).unwrap_or(0),
+        bsize: u64::try_from(sf.f_bsize).unwrap_or(0),
+        blocks: sf.f_blocks,
+        bfree: sf.f_bfree,
+        bavail: sf.f_bavail,
+        files: sf.f_files,
+        ffree: sf.f_ffree,
+        fsid: u64::from(val[0] as u32) | (u64::from(val[1] as u32) << 32),
+        namelen: u64::try_from(sf.f_namelen).unwrap_or(0),
+    })
+}
+
+/// The target of the symbolic link held by `node`
+/// (`readlinkat(fd, "")`), as raw bytes.
+///
+/// # Errors
+///
+/// * `EINVAL`: `node` is not a symbolic link (what `readlink(2)` and QEMU's
+///   `local_readlink` give);
+/// * otherwise the raw errno of `readlinkat` (`EIO`, ...).
+pub fn readlink(node: &Node) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    loop {
+        let r = retry_eintr(|| {
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes; the
+            // empty path is NUL-terminated; the descriptor is live.
+            let n = unsafe {
+                libc::readlinkat(
+                    node.as_raw_fd(),
+                    c"".as_ptr(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                )
+            };
+            cvt_long(n as libc::c_long)
+        });
+        match r {
+            Ok(n) => {
+                let n = n as usize;
+                if n < buf.len() {
+                    buf.truncate(n);
+                    return Ok(buf);
+                }
+                // Possibly truncated: try again with more room.
+                let more = buf.len() * 2;
+                buf.resize(more, 0);
+            }
+            Err(Errno(libc::ENOENT)) => {
+                // readlinkat(fd, "") of a non-link says ENOENT.
+                let st = fstat(node.as_fd())?;
+                return Err(if file_type(st.st_mode) == libc::S_IFLNK {
+                    Errno(libc::ENOENT)
+                } else {
+                    Errno(libc::EINVAL)
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{create_file, lookup, symlink};
+
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    /// The `/proc/self/fd` fallback of [`utimes`] (for kernels whose
+    /// utimensat lacks `AT_EMPTY_PATH`) acts on a symbolic link node itself,
+    /// never on its target.
+    #[test]
+    fn utimes_proc_fallback_acts_on_the_node() {
+        let path = std::path::PathBuf::from(format!(
+            "/dev/shm/p9-native-unit-utimes-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).unwrap();
+        let _cleanup = Dir(path.clone());
+        let root = Node::open_root(&path).unwrap();
+        let (f, _) = create_file(&root, b"f", libc::O_RDWR, 0o644).unwrap();
+        let s = symlink(&root, b"s", b"f").unwrap();
+        let old = libc::timespec {
+            tv_sec: 100,
+            tv_nsec: 0,
+        };
+        utimes_proc(&f.proc_path(), &[old, old]).unwrap();
+        let new = libc::timespec {
+            tv_sec: 200,
+            tv_nsec: 3,
+        };
+        utimes_proc(&s.proc_path(), &[new, new]).unwrap();
+        assert_eq!(stat(&s).unwrap().mtime, Timespec { sec: 200, nsec: 3 });
+        assert_eq!(stat(&f).unwrap().mtime, Timespec { sec: 100, nsec: 0 });
+        let again = lookup(&root, b"s").unwrap();
+        assert_eq!(stat(&again).unwrap().atime, Timespec { sec: 200, nsec: 3 });
+    }
+}

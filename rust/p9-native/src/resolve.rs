@@ -1,0 +1,304 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! Name validation and lookup of one component beneath a directory
+//! [`Node`], with `openat2(RESOLVE_BENEATH)` where the kernel has it.
+
+use std::cell::Cell;
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::errno::{cvt, cvt_long, Errno, Result};
+use crate::node::{file_type, fstat, owned, Node};
+
+/// What a single name is about to be used for; decides the errno for the
+/// special names `.` and `..`, mirroring QEMU's `9p.c` request handlers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NameUse {
+    /// [`lookup`]: `.` allowed, `..` is `EINVAL` (use [`parent`]).
+    Lookup,
+    /// Creating an entry (`Tlcreate`, `Tmkdir`, `Tsymlink`, `Tmknod`,
+    /// `Tlink`): `.`/`..` are `EEXIST`.
+    Create,
+    /// `Tunlinkat`: `.` is `EINVAL`, `..` is `ENOTEMPTY`.
+    Unlink,
+    /// `Trenameat`: `.`/`..` are `EISDIR`.
+    Rename,
+}
+
+/// Checks that `name` is a single path component and turns it into a C
+/// string.
+///
+/// * empty, or containing `/`: `ENOENT` (QEMU's `name_is_illegal`);
+/// * containing a NUL byte: `EINVAL` (cannot be passed to the kernel);
+/// * `.` and `..`: per [`NameUse`].
+pub(crate) fn component(name: &[u8], usage: NameUse) -> Result<CString> {
+    if name.is_empty() || name.contains(&b'/') {
+        return Err(Errno(libc::ENOENT));
+    }
+    let dot = name == b".";
+    let dotdot = name == b"..";
+    if dot || dotdot {
+        let e = match usage {
+            NameUse::Lookup if dot => None,
+            NameUse::Lookup => Some(libc::EINVAL),
+            NameUse::Create => Some(libc::EEXIST),
+            NameUse::Unlink if dot => Some(libc::EINVAL),
+            NameUse::Unlink => Some(libc::ENOTEMPTY),
+            NameUse::Rename => Some(libc::EISDIR),
+        };
+        if let Some(e) = e {
+            return Err(Errno(e));
+        }
+    }
+    CString::new(name).map_err(|_| Errno(libc::EINVAL))
+}
+
+const OPENAT2_UNKNOWN: u8 = 0;
+const OPENAT2_YES: u8 = 1;
+const OPENAT2_NO: u8 = 2;
+
+/// Whether the kernel has `openat2`, probed once.
+static OPENAT2: AtomicU8 = AtomicU8::new(OPENAT2_UNKNOWN);
+
+thread_local! {
+    static FORCE_OPENAT: Cell<bool> = const { Cell::new(false) };
+    static FORCE_LINK_PROC: Cell<bool> = const { Cell::new(false) };
+}
+
+/// `struct open_how` of `<linux/openat2.h>` (libc's is `non_exhaustive`).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+fn raw_openat2(
+    dirfd: libc::c_int,
+    name: &CStr,
+    flags: libc::c_int,
+    resolve: u64,
+) -> Result<OwnedFd> {
+    let how = OpenHow {
+        // Open flags are a bit mask; reinterpreting the sign bit is intended.
+        flags: u64::from(flags as u32),
+        mode: 0,
+        resolve,
+    };
+    // SAFETY: `name` is NUL-terminated and `how` is a properly laid-out
+    // `struct open_how` whose size we pass; both outlive the call.
+    let fd = cvt_long(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dirfd,
+            name.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    })?;
+    // A successful openat2 returns a descriptor, which fits a c_int.
+    Ok(owned(fd as libc::c_int))
+}
+
+/// Whether lookups use `openat2` (probed once per process: `ENOSYS`, or
+/// `EPERM` from a seccomp filter, on opening `/` means "no").
+#[must_use]
+pub fn openat2_supported() -> bool {
+    match OPENAT2.load(Ordering::Relaxed) {
+        OPENAT2_YES => true,
+        OPENAT2_NO => false,
+        _ => {
+            let ok = match raw_openat2(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_CLOEXEC, 0) {
+                Ok(_) => true,
+                Err(Errno(libc::ENOSYS | libc::EPERM)) => false,
+                // Anything else (EMFILE...) says nothing about support;
+                // assume it is there and let lookups fall back on ENOSYS.
+                Err(_) => true,
+            };
+            OPENAT2.store(if ok { OPENAT2_YES } else { OPENAT2_NO }, Ordering::Relaxed);
+            ok
+        }
+    }
+}
+
+fn use_openat2() -> bool {
+    !FORCE_OPENAT.with(Cell::get) && openat2_supported()
+}
+
+/// Opens the single, validated component `name` beneath `dir` with `flags`
+/// (which must include `O_NOFOLLOW`).  `openat2(RESOLVE_BENEATH |
+/// RESOLVE_NO_MAGICLINKS)` when available, plain `openat` otherwise; the
+/// fallback is just as safe because a single component without `/` that is
+/// not `..` cannot leave `dir`, and `O_NOFOLLOW` keeps a final symbolic
+/// link from being followed.  No `RESOLVE_NO_XDEV`: mounts inside the
+/// export are reachable.
+pub(crate) fn open_beneath(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    flags: libc::c_int,
+) -> Result<OwnedFd> {
+    if use_openat2() {
+        match raw_openat2(
+            dir.as_raw_fd(),
+            name,
+            flags,
+            libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+        ) {
+            Err(Errno(libc::ENOSYS)) => OPENAT2.store(OPENAT2_NO, Ordering::Relaxed),
+            other => return other,
+        }
+    }
+    // SAFETY: `name` is NUL-terminated and outlives the call; `dir` is live.
+    let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), name.as_ptr(), flags) })?;
+    Ok(owned(fd))
+}
+
+/// Looks up the single component `name` beneath the directory `dir` and
+/// returns it as an `O_PATH | O_NOFOLLOW | O_CLOEXEC` [`Node`].
+///
+/// A symbolic link is returned as the link itself, never followed; a
+/// device, FIFO or socket is returned without being opened.  `.` gives a
+/// new `Node` for `dir` itself.
+///
+/// # Errors
+///
+/// * `ENOENT`: `name` is empty or contains `/` (like QEMU's
+///   `name_is_illegal` in `Twalk`);
+/// * `EINVAL`: `name` contains a NUL byte, or is `..` (the engine walks
+///   up with [`parent`], which stops at the export root);
+/// * `ENOTDIR`: `dir` is not a directory (e.g. a symbolic link node);
+/// * otherwise the raw errno of `openat2`/`openat` (`ENOENT`, `EACCES`,
+///   `ENAMETOOLONG`, ...).
+pub fn lookup(dir: &Node, name: &[u8]) -> Result<Node> {
+    let c = component(name, NameUse::Lookup)?;
+    lookup_c(dir, &c)
+}
+
+pub(crate) fn lookup_c(dir: &Node, name: &CStr) -> Result<Node> {
+    let fd = open_beneath(
+        dir.as_fd(),
+        name,
+        libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+    )?;
+    Ok(Node::from_owned_fd(fd))
+}
+
+/// The parent directory of the directory `node`, stopping at the export
+/// root: if `node` is `root` (same `st_dev` and `st_ino`), a new `Node`
+/// for `root` is returned, as QEMU does for `..` of the root.
+///
+/// This is the engine's `..` for `Twalk`.  The parent is found through the
+/// kernel's `..` of the descriptor, not through any name, so it is correct
+/// even after renames.  (A directory the *host* moves out of the export
+/// takes its subtree, and so its `..`, with it; that is outside what the
+/// guest can cause.)
+///
+/// # Errors
+///
+/// * `ENOTDIR`: `node` is not a directory;
+/// * the errno of `fstat` or `openat(node, "..")` otherwise (`EMFILE`...;
+///   `ENOENT` if `node` was removed).
+pub fn parent(node: &Node, root: &Node) -> Result<Node> {
+    let st = fstat(node.as_fd())?;
+    if file_type(st.st_mode) != libc::S_IFDIR {
+        return Err(Errno(libc::ENOTDIR));
+    }
+    let rst = fstat(root.as_fd())?;
+    if st.st_dev == rst.st_dev && st.st_ino == rst.st_ino {
+        return root.try_clone();
+    }
+    // SAFETY: the literal is NUL-terminated; `node` is a live descriptor.
+    let fd = cvt(unsafe {
+        libc::openat(
+            node.as_raw_fd(),
+            c"..".as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+        )
+    })?;
+    Ok(Node::from_owned_fd(owned(fd)))
+}
+
+/// Whether [`crate::link`] must skip `linkat(AT_EMPTY_PATH)` (test hook).
+pub(crate) fn force_link_proc() -> bool {
+    FORCE_LINK_PROC.with(Cell::get)
+}
+
+/// Hooks for tests: they force the fallback code paths that the running
+/// kernel and privileges would otherwise not take.  Each setting affects
+/// only the calling thread, so tests running in parallel do not disturb
+/// each other.
+pub mod testing {
+    use super::{FORCE_LINK_PROC, FORCE_OPENAT};
+
+    /// With `true`, lookups on this thread use plain `openat` as on a
+    /// kernel without `openat2`.
+    pub fn force_openat_fallback(on: bool) {
+        FORCE_OPENAT.with(|c| c.set(on));
+    }
+
+    /// With `true`, [`crate::link`] on this thread skips
+    /// `linkat(fd, "", AT_EMPTY_PATH)` and uses the `/proc/self/fd` path,
+    /// as without `CAP_DAC_READ_SEARCH`.
+    pub fn force_link_fallback(on: bool) {
+        FORCE_LINK_PROC.with(|c| c.set(on));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_errnos() {
+        use NameUse::*;
+        for u in [Lookup, Create, Unlink, Rename] {
+            assert_eq!(component(b"", u).unwrap_err(), Errno(libc::ENOENT));
+            assert_eq!(component(b"a/b", u).unwrap_err(), Errno(libc::ENOENT));
+            assert_eq!(component(b"/", u).unwrap_err(), Errno(libc::ENOENT));
+            assert_eq!(component(b"a\0b", u).unwrap_err(), Errno(libc::EINVAL));
+            assert_eq!(component(b"ok", u).unwrap().as_bytes(), b"ok");
+            assert_eq!(component(b"...", u).unwrap().as_bytes(), b"...");
+        }
+        assert!(component(b".", Lookup).is_ok());
+        assert_eq!(component(b"..", Lookup).unwrap_err(), Errno(libc::EINVAL));
+        assert_eq!(component(b".", Create).unwrap_err(), Errno(libc::EEXIST));
+        assert_eq!(component(b"..", Create).unwrap_err(), Errno(libc::EEXIST));
+        assert_eq!(component(b".", Unlink).unwrap_err(), Errno(libc::EINVAL));
+        assert_eq!(
+            component(b"..", Unlink).unwrap_err(),
+            Errno(libc::ENOTEMPTY)
+        );
+        assert_eq!(component(b".", Rename).unwrap_err(), Errno(libc::EISDIR));
+        assert_eq!(component(b"..", Rename).unwrap_err(), Errno(libc::EISDIR));
+    }
+
+    /// The hook really switches paths: only openat2's RESOLVE_BENEATH
+    /// refuses a ".." that got past validation (EXDEV); plain openat of
+    /// ".." is why `component` must reject it.
+    #[test]
+    fn fallback_hook_switches_the_syscall() {
+        if !openat2_supported() {
+            return;
+        }
+        let dir = Node::open_root(std::path::Path::new("/dev/shm")).unwrap();
+        let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        assert_eq!(
+            open_beneath(dir.as_fd(), c"..", flags).unwrap_err(),
+            Errno(libc::EXDEV)
+        );
+        testing::force_openat_fallback(true);
+        let up = open_beneath(dir.as_fd(), c"..", flags);
+        testing::force_openat_fallback(false);
+        assert!(up.is_ok());
+        assert_eq!(
+            open_beneath(dir.as_fd(), c"..", flags).unwrap_err(),
+            Errno(libc::EXDEV)
+        );
+    }
+
+    #[test]
+    fn openat2_probe_matches_the_kernel() {
+        let direct = raw_openat2(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_CLOEXEC, 0);
+        assert_eq!(openat2_supported(), direct.is_ok());
+    }
+}
