@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The 9P server engine: the protocol side of QEMU's `hw/9pfs/9p.c`.
+//!
+//! A host hands the engine one request at a time as scatter/gather buffers;
+//! the engine decodes it (`p9-wire`), resolves fids in its [`fid::FidTable`],
+//! calls a backend, maps inodes to qids ([`qid::QidMap`]) and encodes the
+//! reply.  Blocking backend calls go through `offload::run_in_worker`, so the
+//! same code runs in coroutine mode (QEMU: the request's coroutine suspends
+//! while a worker makes the call) and in thread mode (the call is inline on
+//! the request's pool thread).
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod fid;
+pub mod qid;
