@@ -5,12 +5,14 @@
 //! All work on the node's descriptor, so a file that is open but unlinked,
 //! or renamed since the node was made, keeps working.
 
+use std::ffi::CStr;
 use std::mem::MaybeUninit;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use crate::errno::{cvt, cvt_long, retry_eintr, Errno, Result};
 use crate::node::{file_type, fstat, is_reg_or_dir, Node, ProcPath};
 use crate::open::open;
+use crate::resolve::{component, NameUse};
 
 /// A point in time: seconds and nanoseconds since the epoch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -137,21 +139,52 @@ impl Stat {
 }
 
 /// Attributes of the file held by `node` (never following a symbolic link):
-/// `statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)`, or `fstat` on
+/// `statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)`, or `fstatat` on
 /// kernels without `statx` (then `btime` is `None`).
 ///
 /// # Errors
 ///
-/// The raw errno of `statx`/`fstat` (`EBADF`, `ENOMEM`, `EOVERFLOW`...).
+/// The raw errno of `statx`/`fstatat` (`EBADF`, `ENOMEM`, `EOVERFLOW`...).
 pub fn stat(node: &Node) -> Result<Stat> {
+    statx_at(
+        node.as_fd(),
+        c"",
+        libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW,
+    )
+}
+
+/// Attributes of the entry `name` of the directory `dir` (a directory
+/// [`Node`], or an open directory such as a [`crate::DirReader`]), never
+/// following a symbolic link: `statx(dir, name, AT_SYMLINK_NOFOLLOW)`, or
+/// `fstatat` on kernels without `statx`.  For `Treaddir` with attributes,
+/// without opening a descriptor per entry.
+///
+/// `name` is a single component; `.` (the directory itself) is accepted,
+/// `..` is not (it could name a directory above the export root: use
+/// [`crate::parent`]).
+///
+/// # Errors
+///
+/// * `ENOENT`: `name` is empty or contains `/`;
+/// * `EINVAL`: `name` contains a NUL byte, or is `..`;
+/// * otherwise the raw errno of `statx`/`fstatat` (`ENOENT` if the entry
+///   is gone, `ENOTDIR`, `EACCES`, ...).
+pub fn stat_at(dir: impl AsFd, name: &[u8]) -> Result<Stat> {
+    let c = component(name, NameUse::Lookup)?;
+    statx_at(dir.as_fd(), &c, libc::AT_SYMLINK_NOFOLLOW)
+}
+
+/// `statx(fd, name, flags | AT_STATX_SYNC_AS_STAT)` with the basic fields
+/// and btime, falling back to `fstatat64` on `ENOSYS`.
+fn statx_at(fd: BorrowedFd<'_>, name: &CStr, flags: libc::c_int) -> Result<Stat> {
     let mut stx = MaybeUninit::<libc::statx>::zeroed();
-    // SAFETY: the empty path is NUL-terminated, `stx` is valid for writes
-    // of a `struct statx`, and the descriptor is live.
+    // SAFETY: `name` is NUL-terminated and outlives the call, `stx` is valid
+    // for writes of a `struct statx`, and the descriptor is live.
     let r = cvt(unsafe {
         libc::statx(
-            node.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_SYMLINK_NOFOLLOW | libc::AT_STATX_SYNC_AS_STAT,
+            fd.as_raw_fd(),
+            name.as_ptr(),
+            flags | libc::AT_STATX_SYNC_AS_STAT,
             libc::STATX_BASIC_STATS | libc::STATX_BTIME,
             stx.as_mut_ptr(),
         )
@@ -160,7 +193,14 @@ pub fn stat(node: &Node) -> Result<Stat> {
         // SAFETY: the buffer was zero-initialised (a valid bit pattern for
         // this plain-integer structure) and statx filled it.
         Ok(_) => Ok(Stat::from_statx(unsafe { stx.assume_init_ref() })),
-        Err(Errno(libc::ENOSYS)) => Ok(Stat::from_stat64(&fstat(node.as_fd())?)),
+        Err(Errno(libc::ENOSYS)) => {
+            let mut st = MaybeUninit::<libc::stat64>::uninit();
+            // SAFETY: `name` is NUL-terminated and outlives the call; `st`
+            // is valid for writes of a `stat64`; the descriptor is live.
+            cvt(unsafe { libc::fstatat64(fd.as_raw_fd(), name.as_ptr(), st.as_mut_ptr(), flags) })?;
+            // SAFETY: fstatat64 succeeded, so it filled the whole structure.
+            Ok(Stat::from_stat64(unsafe { st.assume_init_ref() }))
+        }
         Err(e) => Err(e),
     }
 }
@@ -455,6 +495,32 @@ mod tests {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    /// [`stat_at`] stats a name beneath a directory without following a
+    /// final symbolic link, and refuses `..` and paths.
+    #[test]
+    fn stat_at_names_one_entry() {
+        let path = std::path::PathBuf::from(format!(
+            "/dev/shm/p9-native-unit-statat-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir(&path).unwrap();
+        let _cleanup = Dir(path.clone());
+        let root = Node::open_root(&path).unwrap();
+        let (f, _) = create_file(&root, b"f", libc::O_RDWR, 0o644).unwrap();
+        let s = symlink(&root, b"s", b"/").unwrap();
+        assert_eq!(stat_at(&root, b"f").unwrap().ino, stat(&f).unwrap().ino);
+        let st = stat_at(&root, b"s").unwrap();
+        assert!(st.is_symlink());
+        assert_eq!(st.ino, stat(&s).unwrap().ino);
+        assert_eq!(stat_at(&root, b".").unwrap().ino, stat(&root).unwrap().ino);
+        assert_eq!(stat_at(&root, b"..").unwrap_err(), Errno(libc::EINVAL));
+        assert_eq!(stat_at(&root, b"s/x").unwrap_err(), Errno(libc::ENOENT));
+        assert_eq!(stat_at(&root, b"").unwrap_err(), Errno(libc::ENOENT));
+        assert_eq!(stat_at(&root, b"gone").unwrap_err(), Errno(libc::ENOENT));
+        assert_eq!(stat_at(&f, b"x").unwrap_err(), Errno(libc::ENOTDIR));
     }
 
     /// The `/proc/self/fd` fallback of [`utimes`] (for kernels whose

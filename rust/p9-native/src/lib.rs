@@ -19,11 +19,15 @@
 //!
 //! Errors are raw Linux errnos ([`Errno`]), ready to go to the guest.
 //!
+//! [`NativeBackend`] (module [`backend`]) puts this layer behind the
+//! engine's `p9_engine::backend::Backend` trait.
+//!
 //! `/proc` must be mounted: re-opening a node for I/O, `chmod`, extended
 //! attributes and the [`link`] fallback go through `/proc/self/fd/N`, the
 //! magic link of our own descriptor (never a name from the guest).
 
 mod attr;
+pub mod backend;
 mod dir;
 mod dirops;
 mod errno;
@@ -36,9 +40,10 @@ mod security;
 mod xattr;
 
 pub use attr::{
-    chmod, chown, generation, readlink, stat, statfs, truncate, utimes, SetTime, Stat, StatFs,
-    Timespec,
+    chmod, chown, generation, readlink, stat, stat_at, statfs, truncate, utimes, SetTime, Stat,
+    StatFs, Timespec,
 };
+pub use backend::NativeBackend;
 pub use dir::{DirBatch, DirEntry, DirReader};
 pub use dirops::{link, mkdir, mknod, renameat, symlink, unlinkat};
 pub use errno::{Errno, Result};
