@@ -230,8 +230,10 @@ mod tests {
         let waiters: Vec<_> = (1..=4)
             .map(|i| {
                 let cell = cell.clone();
-                let t = std::thread::spawn(move || (i, cell.wait_for(|v| (*v >= i).then_some(*v))));
-                (i, t)
+                (
+                    i,
+                    std::thread::spawn(move || cell.wait_for(|v| (*v >= i).then_some(*v))),
+                )
             })
             .collect();
         for n in 1..=4 {
@@ -239,8 +241,7 @@ mod tests {
             cell.update(|v| *v = n);
         }
         for (i, w) in waiters {
-            let (want, got) = w.join().unwrap();
-            assert_eq!(want, i);
+            let got = w.join().unwrap();
             assert!(got >= i, "waiter for {i} woke at {got}");
         }
     }

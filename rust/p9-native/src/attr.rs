@@ -384,37 +384,16 @@ pub(crate) fn utimes_proc(p: &ProcPath, times: &[libc::timespec; 2]) -> Result<(
         .map(drop)
 }
 
-/// File system statistics, with what a 9P2000.L `Rstatfs` needs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StatFs {
-    /// File system type (magic number).
-    pub fs_type: u64,
-    /// Block size.
-    pub bsize: u64,
-    /// Total blocks.
-    pub blocks: u64,
-    /// Free blocks.
-    pub bfree: u64,
-    /// Blocks available to unprivileged users.
-    pub bavail: u64,
-    /// Total inodes.
-    pub files: u64,
-    /// Free inodes.
-    pub ffree: u64,
-    /// File system id, the two 32-bit halves of `f_fsid` as QEMU packs
-    /// them (`val[0] | val[1] << 32`).
-    pub fsid: u64,
-    /// Maximum name length.
-    pub namelen: u64,
-}
-
 /// Statistics of the file system holding `node` (`fstatfs`, which works
-/// on `O_PATH` descriptors, so no file is opened).
+/// on `O_PATH` descriptors, so no file is opened), as Rstatfs carries them.
+/// The fsid packs the two halves of `f_fsid` as QEMU does
+/// (`val[0] | val[1] << 32`).
 ///
 /// # Errors
 ///
 /// The raw errno of `fstatfs` (`ENOSYS` on some file systems, `EIO`...).
-pub fn statfs(node: &Node) -> Result<StatFs> {
+pub fn statfs(node: &Node) -> Result<p9_wire::types::StatFs> {
+    use p9_wire::types::StatFs;
     let mut sf = MaybeUninit::<libc::statfs64>::uninit();
     // SAFETY: `sf` is valid for writes of a `statfs64`; the descriptor is live.
     cvt(unsafe { libc::fstatfs64(node.as_raw_fd(), sf.as_mut_ptr()) })?;
@@ -424,15 +403,16 @@ pub fn statfs(node: &Node) -> Result<StatFs> {
     // the size and layout of `[c_int; 2]`; any bit pattern is valid.
     let val: [libc::c_int; 2] = unsafe { std::mem::transmute(sf.f_fsid) };
     Ok(StatFs {
-        fs_type: u64::try_from(sf.f_type).unwrap_or(0),
-        bsize: u64::try_from(sf.f_bsize).unwrap_or(0),
+        // File system magic numbers are 32-bit values.
+        typ: sf.f_type as u32,
+        bsize: u32::try_from(sf.f_bsize).unwrap_or(u32::MAX),
         blocks: sf.f_blocks,
         bfree: sf.f_bfree,
         bavail: sf.f_bavail,
         files: sf.f_files,
         ffree: sf.f_ffree,
         fsid: u64::from(val[0] as u32) | (u64::from(val[1] as u32) << 32),
-        namelen: u64::try_from(sf.f_namelen).unwrap_or(0),
+        namelen: u32::try_from(sf.f_namelen).unwrap_or(u32::MAX),
     })
 }
 

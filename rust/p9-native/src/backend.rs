@@ -558,19 +558,7 @@ impl Backend for NativeBackend {
     }
 
     fn statfs(&self, node: &NativeNode) -> Result<WireStatFs> {
-        let s = w(statfs(&node.node))?;
-        Ok(WireStatFs {
-            // File system magic numbers are 32-bit values.
-            typ: s.fs_type as u32,
-            bsize: u32::try_from(s.bsize).unwrap_or(u32::MAX),
-            blocks: s.blocks,
-            bfree: s.bfree,
-            bavail: s.bavail,
-            files: s.files,
-            ffree: s.ffree,
-            fsid: s.fsid,
-            namelen: u32::try_from(s.namelen).unwrap_or(u32::MAX),
-        })
+        w(statfs(&node.node))
     }
 
     /// Through [`SecurityModel::getxattr`] (`EOPNOTSUPP` for namespaces the

@@ -41,7 +41,7 @@ mod xattr;
 
 pub use attr::{
     chmod, chown, generation, readlink, stat, stat_at, statfs, truncate, utimes, SetTime, Stat,
-    StatFs, Timespec,
+    Timespec,
 };
 pub use backend::NativeBackend;
 pub use dir::{DirBatch, DirEntry, DirReader};

@@ -305,7 +305,7 @@ fn attributes_of_files_and_dirs() {
     assert_eq!(stat(&f).unwrap().size, 10);
 
     let sf = statfs(&root).unwrap();
-    assert_eq!(sf.fs_type, 0x0102_1994); // TMPFS_MAGIC
+    assert_eq!(sf.typ, 0x0102_1994); // TMPFS_MAGIC
     assert!(sf.bsize > 0 && sf.namelen == 255);
     let sf2 = statfs(&f).unwrap();
     assert_eq!(sf.fsid, sf2.fsid);

@@ -143,11 +143,52 @@ impl<'o, 'b> ReadReply<'o, 'b> {
     }
 }
 
+/// The part Rreaddir and .u directory reads share: a counted reply whose
+/// data area is filled with whole entries until the next does not fit.
+struct Entries<'o, 'b> {
+    c: Counted<'o, 'b>,
+    used: usize,
+}
+
+impl<'o, 'b> Entries<'o, 'b> {
+    fn new(
+        out: &'o mut [&'b mut [u8]],
+        tag: u16,
+        msize: u32,
+        count: u32,
+    ) -> Result<Self, EncodeError> {
+        Ok(Entries {
+            c: Counted::new(out, tag, msize, count)?,
+            used: 0,
+        })
+    }
+
+    /// Write an entry of `n` bytes with `encode`, or report [`Fit::Full`]
+    /// (writing nothing) if it does not fit in the remaining space.
+    fn append(
+        &mut self,
+        n: usize,
+        encode: impl FnOnce(&mut SgWriter<'_, 'b>) -> Result<(), EncodeError>,
+    ) -> Result<Fit, EncodeError> {
+        if n > self.c.cap - self.used {
+            return Ok(Fit::Full);
+        }
+        let mut w = SgWriter::at(self.c.out, RREAD_HEADER_SIZE + self.used);
+        encode(&mut w)?;
+        self.used += n;
+        Ok(Fit::Added)
+    }
+
+    fn finish(self, typ: u8) -> Result<usize, EncodeError> {
+        let used = self.used;
+        self.c.finish(typ, used)
+    }
+}
+
 /// Rreaddir writer: appends 9P2000.L entries (`qid[13] offset[8] type[1]
 /// name[s]`) until the next one does not fit.
 pub struct ReaddirReply<'o, 'b> {
-    c: Counted<'o, 'b>,
-    used: usize,
+    e: Entries<'o, 'b>,
 }
 
 impl<'o, 'b> ReaddirReply<'o, 'b> {
@@ -159,24 +200,23 @@ impl<'o, 'b> ReaddirReply<'o, 'b> {
         count: u32,
     ) -> Result<Self, EncodeError> {
         Ok(ReaddirReply {
-            c: Counted::new(out, tag, msize, count)?,
-            used: 0,
+            e: Entries::new(out, tag, msize, count)?,
         })
     }
 
     /// Size of the data area.
     pub fn capacity(&self) -> usize {
-        self.c.cap
+        self.e.c.cap
     }
 
     /// Bytes of entries written so far.
     pub fn len(&self) -> usize {
-        self.used
+        self.e.used
     }
 
     /// Whether no entry has been written.
     pub fn is_empty(&self) -> bool {
-        self.used == 0
+        self.e.used == 0
     }
 
     /// Append an entry, or report [`Fit::Full`] (writing nothing) if it
@@ -193,13 +233,8 @@ impl<'o, 'b> ReaddirReply<'o, 'b> {
             return Err(EncodeError::StringTooLong { len: name.len() });
         }
         let n = Dirent::wire_size_for(name.len());
-        if n > self.c.cap - self.used {
-            return Ok(Fit::Full);
-        }
-        let mut w = SgWriter::at(self.c.out, RREAD_HEADER_SIZE + self.used);
-        Dirent::encode_parts(&mut w, qid, offset, typ, name)?;
-        self.used += n;
-        Ok(Fit::Added)
+        self.e
+            .append(n, |w| Dirent::encode_parts(w, qid, offset, typ, name))
     }
 
     /// [`ReaddirReply::push`] for a [`Dirent`].
@@ -209,8 +244,7 @@ impl<'o, 'b> ReaddirReply<'o, 'b> {
 
     /// Write the header; returns the message length.
     pub fn finish(self) -> Result<usize, EncodeError> {
-        let used = self.used;
-        self.c.finish(mt::RREADDIR, used)
+        self.e.finish(mt::RREADDIR)
     }
 }
 
@@ -218,8 +252,7 @@ impl<'o, 'b> ReaddirReply<'o, 'b> {
 /// appended until the next one does not fit (9p.c
 /// `v9fs_do_readdir_with_stat`).
 pub struct StatDirReply<'o, 'b> {
-    c: Counted<'o, 'b>,
-    used: usize,
+    e: Entries<'o, 'b>,
 }
 
 impl<'o, 'b> StatDirReply<'o, 'b> {
@@ -231,43 +264,34 @@ impl<'o, 'b> StatDirReply<'o, 'b> {
         count: u32,
     ) -> Result<Self, EncodeError> {
         Ok(StatDirReply {
-            c: Counted::new(out, tag, msize, count)?,
-            used: 0,
+            e: Entries::new(out, tag, msize, count)?,
         })
     }
 
     /// Size of the data area.
     pub fn capacity(&self) -> usize {
-        self.c.cap
+        self.e.c.cap
     }
 
     /// Bytes of stats written so far.
     pub fn len(&self) -> usize {
-        self.used
+        self.e.used
     }
 
     /// Whether no stat has been written.
     pub fn is_empty(&self) -> bool {
-        self.used == 0
+        self.e.used == 0
     }
 
     /// Append a stat, or report [`Fit::Full`] (writing nothing).  Fails only
     /// for a stat too large for its 16-bit size field.
     pub fn push(&mut self, stat: &Stat) -> Result<Fit, EncodeError> {
         stat.size_field()?;
-        let n = stat.wire_size();
-        if n > self.c.cap - self.used {
-            return Ok(Fit::Full);
-        }
-        let mut w = SgWriter::at(self.c.out, RREAD_HEADER_SIZE + self.used);
-        stat.encode(&mut w)?;
-        self.used += n;
-        Ok(Fit::Added)
+        self.e.append(stat.wire_size(), |w| stat.encode(w))
     }
 
     /// Write the header; returns the message length.
     pub fn finish(self) -> Result<usize, EncodeError> {
-        let used = self.used;
-        self.c.finish(mt::RREAD, used)
+        self.e.finish(mt::RREAD)
     }
 }
