@@ -66,3 +66,8 @@ if command -v valgrind >/dev/null; then
     bench_line coroutine_lifecycle_1M_instructions "$(instr "$BUILD_PATCHED")" \
         "$(instr "$BUILD_UPSTREAM")" instructions
 fi
+
+# --- 9P engine: one request through the engine and the native backend on ----
+# tmpfs vs the plain system calls the request needs (rust/p9-bench).
+say "9P engine per-request cost vs the syscalls it needs (rust/p9-bench)"
+(cd "$REPO_ROOT" && cargo run --quiet --locked --release -p p9-bench)

@@ -253,6 +253,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Remove the file a node refers to (Tremove).
     fn remove(&self, node: &Self::Node) -> Result<()>;
 
+    /// The name of the file `node` refers to (9P2000.u Tstat's name
+    /// field); the default answers `EOPNOTSUPP` and the engine then sends
+    /// an empty name.
+    fn name(&self, _node: &Self::Node) -> Result<Vec<u8>> {
+        Err(EOPNOTSUPP)
+    }
+
     /// Read at `offset` into `bufs` (the reply's buffers); short reads only
     /// at end of file.
     fn read(
@@ -316,22 +323,66 @@ pub trait Backend: Send + Sync + 'static {
         Ok(None)
     }
 
+    /// Rename the file `node` refers to (Trename, a Twstat name change):
+    /// to `newname` in `newdir`, or in its own directory when `newdir` is
+    /// `None`.  Returns the node the fid holds from now on (for an
+    /// fd-based backend the same file; for a path-based one the new path).
+    /// The default answers `EOPNOTSUPP`.
+    fn rename_node(
+        &self,
+        _node: &Self::Node,
+        _newdir: Option<&Self::Node>,
+        _newname: &[u8],
+    ) -> Result<Self::Node> {
+        Err(EOPNOTSUPP)
+    }
+
     /// Whether nodes are paths that a rename of an ancestor invalidates
-    /// (QEMU's local backend).  The engine then takes its rename lock and
-    /// calls [`Backend::renamed`] for every fid.  fd-based backends say no.
+    /// (QEMU's local backend).  The engine then serialises renames against
+    /// other requests with its rename lock (as 9p.c's `rename_lock`) and
+    /// asks [`Backend::renamed`] to fix every fid; fd-based backends say no
+    /// and take no lock at all.
     fn nodes_are_paths(&self) -> bool {
         false
     }
 
-    /// After a rename of `oldname` in `olddir` to `newname` in `newdir`:
-    /// update `node` if it lies at or under the renamed entry.
-    fn renamed(
-        &self,
-        _node: &mut Self::Node,
-        _olddir: &Self::Node,
-        _oldname: &[u8],
-        _newdir: &Self::Node,
-        _newname: &[u8],
-    ) {
+    /// After every rename, for every fid's node: what `node` must now be,
+    /// or `None` to keep it.  Path-based backends move nodes at or under
+    /// the renamed entry (9p.c `v9fs_fix_path`); fd-based ones may update
+    /// their bookkeeping (e.g. the name a node was reached by).  Must not
+    /// block: it runs for every fid under the fid table's lock.
+    fn renamed(&self, _node: &Self::Node, _how: &Renamed<'_, Self::Node>) -> Option<Self::Node> {
+        None
     }
+
+    /// Path-based backends: whether `node` is the entry `name` of `dir`
+    /// (so that a fid left open on an unlinked path is never reclaimed: it
+    /// could not be reopened).
+    fn is_entry(&self, _node: &Self::Node, _dir: &Self::Node, _name: &[u8]) -> bool {
+        false
+    }
+}
+
+/// A rename, as [`Backend::renamed`] sees it.
+#[derive(Debug)]
+pub enum Renamed<'a, N> {
+    /// `oldname` in `olddir` became `newname` in `newdir` (Trenameat).
+    At {
+        /// Source directory.
+        olddir: &'a N,
+        /// Source name.
+        oldname: &'a [u8],
+        /// Target directory.
+        newdir: &'a N,
+        /// Target name.
+        newname: &'a [u8],
+    },
+    /// The file `old` is now `new` (Trename, Twstat; `new` as
+    /// [`Backend::rename_node`] returned it).
+    Node {
+        /// The node before the rename.
+        old: &'a N,
+        /// The node after it.
+        new: &'a N,
+    },
 }

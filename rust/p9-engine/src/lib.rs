@@ -11,5 +11,12 @@
 #![warn(missing_docs)]
 
 pub mod backend;
+pub mod dotu;
 pub mod fid;
+pub mod host;
+mod ops;
 pub mod qid;
+pub mod server;
+mod state;
+
+pub use server::{Config, Server, Stats, Ticket};

@@ -23,8 +23,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use p9_engine::backend::{
-    Attr, Backend, Cred, DirEntry, Lock, LockStatus, Result, SetAttr, SetTime as EngineSetTime,
-    Time,
+    Attr, Backend, Cred, DirEntry, Lock, LockStatus, Renamed, Result, SetAttr,
+    SetTime as EngineSetTime, Time,
 };
 use p9_wire::consts::lock_type;
 use p9_wire::errno::Errno as WireErrno;
@@ -117,9 +117,9 @@ impl NativeNode {
         &self.node
     }
 
-    fn child(dir: &NativeNode, node: Node, name: &[u8]) -> NativeNode {
+    fn child(dir: &NativeNode, node: impl Into<Arc<Node>>, name: &[u8]) -> NativeNode {
         NativeNode {
-            node: Arc::new(node),
+            node: node.into(),
             origin: Some(Arc::new(Origin {
                 dir: Arc::clone(&dir.node),
                 name: name.into(),
@@ -174,6 +174,17 @@ pub struct NativeBackend {
     root_dev: u64,
     root_ino: u64,
     model: SecurityModel,
+    /// The export's file system keeps inode generations that
+    /// `FS_IOC_GETVERSION` reports (QEMU's `local_ioc_getversion_init`
+    /// decides the same once, from the root's file system type); on the
+    /// others asking would cost an open per Tgetattr for nothing.
+    generations: bool,
+}
+
+/// File systems with `FS_IOC_GETVERSION`: ext2/3/4, btrfs, reiserfs, xfs
+/// (the list of QEMU's `local_ioc_getversion_init`).
+fn has_generations(fs_type: u32) -> bool {
+    matches!(fs_type, 0xEF53 | 0x9123_683E | 0x5265_4973 | 0x5846_5342)
 }
 
 /// Size of the `getdents64` buffer of one readdir batch.
@@ -190,11 +201,13 @@ impl NativeBackend {
     pub fn new(root: &Path, model: SecurityModel) -> crate::Result<NativeBackend> {
         let node = Node::open_root(root)?;
         let st = stat(&node)?;
+        let generations = has_generations(statfs(&node)?.typ);
         Ok(NativeBackend {
             root: Arc::new(node),
             root_dev: st.dev,
             root_ino: st.ino,
             model,
+            generations,
         })
     }
 
@@ -262,6 +275,28 @@ impl NativeBackend {
         }
     }
 
+    /// The directory and name `node` was reached by (for a directory
+    /// reached by `..`, the entry of its parent found by scanning), checked
+    /// to still refer to this file: `ENOENT` if the name is gone, `ESTALE`
+    /// if it now names another file (e.g. the file was renamed and
+    /// replaced), `EBUSY` for the export root.  The check and the use of
+    /// the name are two calls, as in QEMU.
+    fn entry_of(&self, node: &NativeNode) -> Result<(Arc<Node>, Box<[u8]>, Stat)> {
+        let st = w(stat(&node.node))?;
+        if self.is_root(&st) {
+            return Err(werr(Errno(libc::EBUSY)));
+        }
+        let (dir, name) = match &node.origin {
+            Some(o) => (Arc::clone(&o.dir), o.name.clone()),
+            None => self.find_name(&node.node, &st)?,
+        };
+        let cur = w(stat_at(&*dir, &name))?;
+        if !same_file(&cur, &st) {
+            return Err(werr(Errno(libc::ESTALE)));
+        }
+        Ok((dir, name, st))
+    }
+
     /// Attributes of the `..` entry of the directory `dir` (never above the
     /// export root).
     fn dotdot_attr(&self, dir: &Node) -> crate::Result<Stat> {
@@ -301,11 +336,16 @@ impl Backend for NativeBackend {
         Ok(node.clone())
     }
 
-    /// `stat` plus the inode generation (best effort: 0 when the file
-    /// system has none or the file cannot be opened to ask, as QEMU).
+    /// `stat` plus, where the file system keeps them, the inode generation
+    /// (best effort: 0 when the file cannot be opened to ask, as QEMU).
     fn getattr(&self, node: &NativeNode) -> Result<Attr> {
         let st = w(stat(&node.node))?;
-        Ok(attr_of(&st, generation(&node.node).unwrap_or(0)))
+        let gen = if self.generations {
+            generation(&node.node).unwrap_or(0)
+        } else {
+            0
+        };
+        Ok(attr_of(&st, gen))
     }
 
     /// Applies, in this order: size (through the handle's descriptor for an
@@ -437,6 +477,71 @@ impl Backend for NativeBackend {
         w(renameat(&olddir.node, oldname, &newdir.node, newname))
     }
 
+    /// Renames the entry the node was reached by, checked like
+    /// [`Backend::remove`] (`ENOENT`, `ESTALE`, `EBUSY` for the root); the
+    /// fid keeps its descriptor and records the new name.
+    fn rename_node(
+        &self,
+        node: &NativeNode,
+        newdir: Option<&NativeNode>,
+        newname: &[u8],
+    ) -> Result<NativeNode> {
+        let (dir, name, _) = self.entry_of(node)?;
+        let newdir = match newdir {
+            Some(d) => d.clone(),
+            None => NativeNode {
+                node: Arc::clone(&dir),
+                origin: None,
+            },
+        };
+        w(renameat(&dir, &name, &newdir.node, newname))?;
+        Ok(NativeNode::child(&newdir, Arc::clone(&node.node), newname))
+    }
+
+    /// Keeps the name each node was reached by in step with renames made
+    /// through the engine, so that a later Tremove or Trename of another
+    /// fid of the moved file finds it (9p.c fixes fid paths the same way).
+    /// The descriptor itself needs no fixing.
+    fn renamed(&self, node: &NativeNode, how: &Renamed<'_, NativeNode>) -> Option<NativeNode> {
+        let o = node.origin.as_ref()?;
+        let same_dir =
+            |a: &Arc<Node>, b: &Arc<Node>| Arc::ptr_eq(a, b) || a.same_inode(b).unwrap_or(false);
+        match how {
+            Renamed::At {
+                olddir,
+                oldname,
+                newdir,
+                newname,
+            } => (&*o.name == *oldname && same_dir(&o.dir, &olddir.node))
+                .then(|| NativeNode::child(newdir, Arc::clone(&node.node), newname)),
+            Renamed::Node { old, new } => {
+                let moved = match &old.origin {
+                    _ if Arc::ptr_eq(&node.node, &old.node) => true,
+                    Some(oo) => o.name == oo.name && same_dir(&o.dir, &oo.dir),
+                    None => false,
+                };
+                moved.then(|| NativeNode {
+                    node: Arc::clone(&node.node),
+                    origin: new.origin.clone(),
+                })
+            }
+        }
+    }
+
+    /// The name the node was reached by; `.` for the export root (9p.c:
+    /// the base name of the root path); for a directory reached by `..`,
+    /// found by scanning its parent.
+    fn name(&self, node: &NativeNode) -> Result<Vec<u8>> {
+        if let Some(o) = &node.origin {
+            return Ok(o.name.to_vec());
+        }
+        let st = w(stat(&node.node))?;
+        if self.is_root(&st) {
+            return Ok(b".".to_vec());
+        }
+        Ok(self.find_name(&node.node, &st)?.1.into_vec())
+    }
+
     fn unlink(&self, dir: &NativeNode, name: &[u8], rmdir: bool) -> Result<()> {
         w(unlinkat(&dir.node, name, rmdir))
     }
@@ -448,18 +553,7 @@ impl Backend for NativeBackend {
     /// renamed and replaced).  The check and the unlink are two calls, as
     /// in QEMU.  The export root gives `EBUSY`.
     fn remove(&self, node: &NativeNode) -> Result<()> {
-        let st = w(stat(&node.node))?;
-        if self.is_root(&st) {
-            return Err(werr(Errno(libc::EBUSY)));
-        }
-        let (dir, name) = match &node.origin {
-            Some(o) => (Arc::clone(&o.dir), o.name.clone()),
-            None => self.find_name(&node.node, &st)?,
-        };
-        let cur = w(stat_at(&*dir, &name))?;
-        if !same_file(&cur, &st) {
-            return Err(werr(Errno(libc::ESTALE)));
-        }
+        let (dir, name, st) = self.entry_of(node)?;
         w(unlinkat(&dir, &name, st.is_dir()))
     }
 

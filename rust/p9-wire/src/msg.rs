@@ -309,7 +309,8 @@ pub enum Tmessage<'a> {
         fid: u32,
         /// Offset from a previous entry (0 to start).
         offset: u64,
-        /// Maximum bytes of entries (at most msize − 11).
+        /// Maximum bytes of entries (the reply is capped at msize − 11, as
+        /// 9p.c clamps larger counts).
         count: u32,
     },
     /// Tfsync (.L): `fid[4] datasync[4]`.
@@ -584,11 +585,13 @@ impl<'a> Tmessage<'a> {
                 attr_size: r.u64()?,
                 flags: r.u32()?,
             },
-            mt::TREADDIR => {
-                let (fid, offset, count) = (r.u32()?, r.u64()?, r.u32()?);
-                check_count(count, msize)?;
-                Tmessage::Readdir { fid, offset, count }
-            }
+            // 9p.c clamps a Treaddir count above msize - 11 (a "bad
+            // client" warning); the reply writer caps it the same way.
+            mt::TREADDIR => Tmessage::Readdir {
+                fid: r.u32()?,
+                offset: r.u64()?,
+                count: r.u32()?,
+            },
             mt::TFSYNC => Tmessage::Fsync {
                 fid: r.u32()?,
                 datasync: r.u32()?,

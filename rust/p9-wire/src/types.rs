@@ -217,8 +217,9 @@ impl Stat {
     }
 
     /// The stat as 9p.c's `donttouch_stat` sees a Twstat that changes
-    /// nothing (all numeric fields all-ones, all strings empty): such a
-    /// Twstat means "fsync".
+    /// nothing (all numeric fields all-ones, all strings but the extension
+    /// empty; 9p.c does not look at the extension): such a Twstat means
+    /// "fsync".
     pub fn is_dont_touch(&self) -> bool {
         self.typ == u16::MAX
             && self.dev == u32::MAX
@@ -233,7 +234,6 @@ impl Stat {
             && self.uid.is_empty()
             && self.gid.is_empty()
             && self.muid.is_empty()
-            && self.extension.is_empty()
             && self.n_uid == u32::MAX
             && self.n_gid == u32::MAX
             && self.n_muid == u32::MAX

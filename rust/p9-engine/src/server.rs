@@ -1,0 +1,476 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! The server: one 9P session over one transport, generic over a backend.
+//!
+//! A host drives it in two steps per request:
+//!
+//! 1. [`Server::receive`] when the request arrives, on the receiving thread
+//!    and in arrival order: it registers the tag so that a later Tflush can
+//!    find the request even before it starts running;
+//! 2. [`Server::handle`] to run it, in a coroutine (QEMU: one per PDU) or on
+//!    a thread of the host's pool.  Blocking backend calls go through one
+//!    `offload::run_in_worker` per request where the operation allows; the
+//!    reply is encoded into the host's reply buffers and handed to the
+//!    host's `push` before any Tflush waiting for the request is answered.
+//!
+//! [`Server::process`] does both for a host that handles one request at a
+//! time.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use offload::{ReadGuard, RwLock, WaitCell, WriteGuard};
+use p9_wire::consts::P9_MIN_MSIZE;
+use p9_wire::errno::{Errno, EINTR, EIO, EMSGSIZE};
+use p9_wire::{encode_error, Header, Proto, SgView, Tmessage};
+
+use crate::backend::Backend;
+use crate::fid::{FidTable, FIDS_MAX};
+use crate::ops::{FidOf, Reply};
+use crate::qid::{MultiDevs, QidMap};
+use crate::state::Shared;
+
+/// QEMU's virtio transport limit: `(VIRTQUEUE_MAX_SIZE - 2) * 4096`.
+pub const MSIZE_MAX_DEFAULT: u32 = (1024 - 2) * 4096;
+
+/// 10.0.13's default bound on xattr fids (`max_xattr`,
+/// `V9FS_MAX_XATTR_DEFAULT`).
+pub const MAX_XATTR_DEFAULT: u32 = 1024;
+
+/// How a server behaves (QEMU: the `-fsdev`/`-virtfs` options).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The largest msize the transport can carry; Tversion caps the
+    /// client's msize to it.
+    pub msize_max: u32,
+    /// Files on other devices than the export root (`multidevs=`).
+    pub multidevs: MultiDevs,
+    /// Refuse every change with `EROFS` (`readonly=on`).
+    pub readonly: bool,
+    /// Bound on live xattr fids (`max_xattr=`; 0: unbounded); beyond it
+    /// Txattrwalk/Txattrcreate get `ENOSPC`.
+    pub max_xattr: u32,
+    /// Bound on live fids; beyond it new fids get `ENFILE`.
+    pub fids_max: usize,
+    /// Open files and directories above which idle ones are closed (to be
+    /// reopened on next use); `None`: from `RLIMIT_NOFILE` as 9p.c does
+    /// (`rlim_cur - min(400, rlim_cur / 3)`).
+    pub open_high_water: Option<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            msize_max: MSIZE_MAX_DEFAULT,
+            multidevs: MultiDevs::Warn,
+            readonly: false,
+            max_xattr: MAX_XATTR_DEFAULT,
+            fids_max: FIDS_MAX,
+            open_high_water: None,
+        }
+    }
+}
+
+/// Counters, for tests, benchmarks and monitoring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Requests handled (replied to or cancelled).
+    pub requests: u64,
+    /// Offloads made (`offload::run_in_worker` calls): the thread hops of
+    /// coroutine mode.
+    pub offloads: u64,
+    /// Requests cancelled by Tflush (no reply sent).
+    pub cancelled: u64,
+    /// Live fids.
+    pub fids: usize,
+    /// Open file and directory handles.
+    pub open_handles: usize,
+    /// Handles closed by reclaim.
+    pub reclaimed: u64,
+    /// Live xattr fids.
+    pub xattr_fids: u32,
+    /// Requests received and not yet finished.
+    pub active: usize,
+}
+
+/// A received request, to be passed to [`Server::handle`].
+#[must_use = "a received request must be handled"]
+pub struct Ticket {
+    tag: Option<u16>,
+    req: Arc<Request>,
+}
+
+/// The shared state of one in-flight request.
+pub(crate) struct Request {
+    /// Set by Tflush: the request stops at its next check point.
+    cancelled: AtomicBool,
+    /// Set once its reply is pushed (or it was cancelled).
+    done: WaitCell<bool>,
+}
+
+impl Request {
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+/// The negotiated session.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Session {
+    pub(crate) proto: Proto,
+    pub(crate) msize: u32,
+}
+
+const PROTO_NONE: u8 = 0;
+const PROTO_U: u8 = 1;
+const PROTO_L: u8 = 2;
+
+/// A 9P server for one transport.
+pub struct Server<B: Backend> {
+    pub(crate) backend: B,
+    pub(crate) config: Config,
+    proto: AtomicU8,
+    msize: AtomicU32,
+    active: Mutex<HashMap<u16, Arc<Request>>>,
+    pub(crate) counters: Counters,
+    pub(crate) fids: FidTable<FidOf<B>>,
+    /// Set by the first Tattach, from the export root's device.
+    pub(crate) qids: OnceLock<QidMap>,
+    /// Path-based backends only: renames write, everything else reads.
+    rename_lock: RwLock,
+    pub(crate) shared: Arc<Shared>,
+    /// Reclaim when more handles than this are open...
+    open_hw: usize,
+    /// ...closing up to this many.
+    pub(crate) open_rc: usize,
+    reclaiming: AtomicBool,
+}
+
+/// Counters shared by the server and its fids.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) requests: AtomicU64,
+    pub(crate) offloads: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+}
+
+impl<B: Backend> Server<B> {
+    /// A server for `backend`.
+    pub fn new(backend: B, mut config: Config) -> Self {
+        config.msize_max = config.msize_max.max(P9_MIN_MSIZE);
+        let (open_hw, open_rc) = open_limits(config.open_high_water);
+        Server {
+            backend,
+            config,
+            proto: AtomicU8::new(PROTO_NONE),
+            msize: AtomicU32::new(config.msize_max),
+            active: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+            fids: FidTable::new(config.fids_max),
+            qids: OnceLock::new(),
+            rename_lock: RwLock::new(),
+            shared: Arc::new(Shared::default()),
+            open_hw,
+            open_rc,
+            reclaiming: AtomicBool::new(false),
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The negotiated protocol (`Unnegotiated` before a successful
+    /// Tversion).
+    pub fn proto(&self) -> Proto {
+        self.session().proto
+    }
+
+    /// The negotiated msize (before Tversion: `msize_max`).
+    pub fn msize(&self) -> u32 {
+        self.session().msize
+    }
+
+    pub(crate) fn session(&self) -> Session {
+        let proto = match self.proto.load(Ordering::Acquire) {
+            PROTO_U => Proto::DotU,
+            PROTO_L => Proto::DotL,
+            _ => Proto::Unnegotiated,
+        };
+        Session {
+            proto,
+            msize: self.msize.load(Ordering::Acquire),
+        }
+    }
+
+    pub(crate) fn set_session(&self, s: Session) {
+        self.msize.store(s.msize, Ordering::Release);
+        let p = match s.proto {
+            Proto::DotU => PROTO_U,
+            Proto::DotL => PROTO_L,
+            Proto::Unnegotiated => PROTO_NONE,
+        };
+        self.proto.store(p, Ordering::Release);
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            requests: self.counters.requests.load(Ordering::Relaxed),
+            offloads: self.counters.offloads.load(Ordering::Relaxed),
+            cancelled: self.counters.cancelled.load(Ordering::Relaxed),
+            active: self.active_table().len(),
+            fids: self.fids.len(),
+            open_handles: self.shared.open_handles.load(Ordering::Relaxed),
+            reclaimed: self.shared.reclaimed.load(Ordering::Relaxed),
+            xattr_fids: self.shared.xattr_fids.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Run `f` on a worker (one hop in coroutine mode), unless the request
+    /// was cancelled: then `EINTR` without running it (9p.c checks
+    /// `v9fs_request_cancelled` before each backend call).
+    pub(crate) fn offload<R: Send>(
+        &self,
+        req: &Request,
+        f: impl FnOnce() -> Result<R, Errno> + Send,
+    ) -> Result<R, Errno> {
+        if req.is_cancelled() {
+            return Err(EINTR);
+        }
+        self.counters.offloads.fetch_add(1, Ordering::Relaxed);
+        offload::run_in_worker(f)
+    }
+
+    /// [`Server::offload`] for work that must happen even when cancelled
+    /// (closing what a clunked fid held).
+    pub(crate) fn offload_uncancellable<R: Send>(
+        &self,
+        _req: &Request,
+        f: impl FnOnce() -> R + Send,
+    ) -> R {
+        self.counters.offloads.fetch_add(1, Ordering::Relaxed);
+        offload::run_in_worker(f)
+    }
+
+    pub(crate) fn paths_read(&self) -> Option<ReadGuard<'_>> {
+        self.backend
+            .nodes_are_paths()
+            .then(|| self.rename_lock.read())
+    }
+
+    pub(crate) fn paths_write(&self) -> Option<WriteGuard<'_>> {
+        self.backend
+            .nodes_are_paths()
+            .then(|| self.rename_lock.write())
+    }
+
+    /// After opening, on the worker: above the high-water mark, close
+    /// idle handles (9p.c `v9fs_reclaim_fd`, here inside the opening
+    /// request's offload rather than a hop of its own).
+    pub(crate) fn reclaim_if_over(&self) {
+        if self.shared.open_handles.load(Ordering::Relaxed) >= self.open_hw {
+            self.reclaim(self.open_rc);
+        }
+    }
+
+    /// Close up to `max` idle handles (two passes: the first may only
+    /// clear "recently used" marks); returns how many.  Runs on a worker.
+    pub(crate) fn reclaim(&self, max: usize) -> usize {
+        if self.reclaiming.swap(true, Ordering::Acquire) {
+            return 0;
+        }
+        let mut taken = Vec::new();
+        for _ in 0..2 {
+            self.fids.for_each(|_, f| {
+                if taken.len() < max {
+                    if let Some(h) = f.take_idle_handle() {
+                        taken.push(h);
+                    }
+                }
+            });
+            if !taken.is_empty() {
+                break;
+            }
+        }
+        let n = taken.len();
+        // Closed here, outside the table's lock.
+        drop(taken);
+        self.shared.reclaimed.fetch_add(n as u64, Ordering::Relaxed);
+        self.reclaiming.store(false, Ordering::Release);
+        n
+    }
+
+    fn active_table(&self) -> MutexGuard<'_, HashMap<u16, Arc<Request>>> {
+        // Every critical section leaves the map consistent.
+        self.active.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Register a request that just arrived (see the module
+    /// documentation).  Cheap and non-blocking; no I/O.
+    pub fn receive(&self, req: SgView<'_>) -> Ticket {
+        let state = Arc::new(Request {
+            cancelled: AtomicBool::new(false),
+            done: WaitCell::new(false),
+        });
+        let header = Header::peek(req);
+        let tag = header.map(|h| h.tag);
+        if let Some(h) = header {
+            let mut active = self.active_table();
+            // A Tflush cancels its target on arrival, so that a target
+            // still waiting for a thread never starts.
+            if h.typ == p9_wire::msgtype::TFLUSH && h.size == 9 && req.len() == 9 {
+                let mut old = [0u8; 2];
+                if let Some(v) = req.slice(7, 2) {
+                    v.copy_to(&mut old);
+                }
+                if let Some(target) = active.get(&u16::from_le_bytes(old)) {
+                    target.cancelled.store(true, Ordering::Relaxed);
+                }
+            }
+            // A tag reused while in flight: the newer request is the one a
+            // Tflush names from now on.
+            active.insert(h.tag, state.clone());
+        }
+        Ticket { tag, req: state }
+    }
+
+    /// Run a received request: decode `req` (the same bytes given to
+    /// [`Server::receive`]), execute it, encode the reply into `reply`, and
+    /// call `push` with the reply's length, or `None` when there is no
+    /// reply to send (the request was cancelled by Tflush, or it is too
+    /// short to carry a tag).  `push` runs before a Tflush waiting for this
+    /// request is answered.
+    ///
+    /// `reply` should hold msize bytes; bulk replies are cut to fit it.
+    pub fn handle(
+        &self,
+        ticket: Ticket,
+        req: SgView<'_>,
+        reply: &mut [&mut [u8]],
+        push: impl FnOnce(Option<usize>),
+    ) {
+        let Ticket { tag, req: state } = ticket;
+        let len = match tag {
+            // A bug must not leave the tag active forever (a Tflush of it
+            // would never be answered) nor unwind into the host: the
+            // request fails with EIO instead.
+            Some(tag) => match catch_unwind(AssertUnwindSafe(|| self.run(tag, &state, req, reply)))
+            {
+                Ok(len) => len,
+                Err(_) => encode_error(self.session().proto, tag, EIO, reply).ok(),
+            },
+            None => None,
+        };
+        push(len);
+        self.finish(tag, &state);
+    }
+
+    /// [`Server::receive`] and [`Server::handle`] for one contiguous request
+    /// and reply buffer; returns the reply length, `None` for no reply.
+    pub fn process(&self, req: &[u8], reply: &mut [u8]) -> Option<usize> {
+        let view = SgView::from_slice(req);
+        let ticket = self.receive(view);
+        let mut out = None;
+        self.handle(ticket, view, &mut [reply], |len| out = len);
+        out
+    }
+
+    fn finish(&self, tag: Option<u16>, state: &Arc<Request>) {
+        self.counters.requests.fetch_add(1, Ordering::Relaxed);
+        if let Some(tag) = tag {
+            let mut active = self.active_table();
+            if active.get(&tag).is_some_and(|r| Arc::ptr_eq(r, state)) {
+                active.remove(&tag);
+            }
+        }
+        state.done.update(|d| *d = true);
+    }
+
+    /// Decode, execute and encode one request; the reply length or `None`.
+    fn run(
+        &self,
+        tag: u16,
+        state: &Request,
+        req: SgView<'_>,
+        reply: &mut [&mut [u8]],
+    ) -> Option<usize> {
+        let session = self.session();
+        let result =
+            match Tmessage::decode_with(req, session.proto, session.msize, Default::default()) {
+                Ok((_, msg)) => match msg.check_args() {
+                    Ok(()) => self.dispatch(tag, state, session, msg, reply),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e.errno()),
+            };
+        let result = match result {
+            Ok(Reply::Written(len)) => Ok(len),
+            Ok(Reply::Msg(msg)) => {
+                if msg.byte_size() > session.msize.max(self.msize()) as usize {
+                    Err(EMSGSIZE)
+                } else {
+                    msg.encode(tag, reply).map_err(|_| EMSGSIZE)
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(len) => Some(len),
+            Err(e) if e == EINTR && state.is_cancelled() => {
+                self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Err(e) => {
+                // Tversion may have changed the dialect: answer in the one
+                // in force now, as 9p.c does.
+                let proto = self.session().proto;
+                encode_error(proto, tag, e, reply).ok()
+            }
+        }
+    }
+
+    /// Tflush: cancel the request tagged `oldtag` and wait until it is
+    /// finished (its reply pushed, or dropped).
+    pub(crate) fn flush(&self, own: &Request, oldtag: u16) {
+        let target = self
+            .active_table()
+            .get(&oldtag)
+            .filter(|r| !std::ptr::eq(Arc::as_ptr(r), own))
+            .cloned();
+        if let Some(target) = target {
+            target.cancelled.store(true, Ordering::Relaxed);
+            target.done.wait_for(|d| d.then_some(()));
+        }
+    }
+}
+
+/// 9p.c's reclaim thresholds from `RLIMIT_NOFILE` (`open_fd_hw`,
+/// `open_fd_rc`), or from a configured high-water mark.
+fn open_limits(high_water: Option<usize>) -> (usize, usize) {
+    let limit = match high_water {
+        Some(hw) => return (hw, (hw / 2).max(1)),
+        None => nofile_limit(),
+    };
+    (limit - (limit / 3).min(400), (limit / 2).max(1))
+}
+
+fn nofile_limit() -> usize {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `rl` is a valid rlimit to write into.
+    let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) };
+    if r != 0 || rl.rlim_cur == libc::RLIM_INFINITY {
+        return 1 << 20;
+    }
+    usize::try_from(rl.rlim_cur).unwrap_or(1 << 20)
+}
