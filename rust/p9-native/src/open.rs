@@ -130,6 +130,11 @@ fn open_proc(path: &ProcPath, flags: libc::c_int) -> Result<OwnedFd> {
 }
 
 /// An `O_PATH` node for the inode an open descriptor refers to.
+/// Whether `node` holds the inode `st` describes.
+fn same_inode_as(node: &Node, st: &libc::stat64) -> bool {
+    fstat(node.as_fd()).is_ok_and(|n| n.st_dev == st.st_dev && n.st_ino == st.st_ino)
+}
+
 fn node_of_fd(fd: BorrowedFd<'_>) -> Result<Node> {
     let path = ProcPath::new(fd.as_raw_fd());
     Ok(Node::from_owned_fd(open_proc(
@@ -206,7 +211,12 @@ pub fn create_file(
                     return Err(Errno(libc::ENXIO));
                 }
                 restore_status_flags(fd.as_fd(), used)?;
-                let node = node_of_fd(fd.as_fd())?;
+                // The node by name is one cheap lookup; if the name was
+                // changed meanwhile, fall back to the descriptor itself.
+                let node = match lookup_c(dir, &cname) {
+                    Ok(n) if same_inode_as(&n, &st) => n,
+                    _ => node_of_fd(fd.as_fd())?,
+                };
                 return Ok((node, fd));
             }
             Err(Errno(libc::EEXIST)) if !excl => match lookup_c(dir, &cname) {

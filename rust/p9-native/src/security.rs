@@ -5,7 +5,7 @@
 
 use std::os::fd::AsFd;
 
-use crate::attr::{chmod, chown};
+use crate::attr::{chmod_known, chown};
 use crate::errno::{Errno, Result};
 use crate::node::{file_type, fstat, Node};
 use crate::resolve::lookup;
@@ -73,7 +73,7 @@ impl SecurityModel {
                 }
             }
             if ft != libc::S_IFLNK {
-                chmod(node, mode & 0o7777)?;
+                chmod_known(node, st.st_mode, mode & 0o7777)?;
             }
             Ok(())
         };
