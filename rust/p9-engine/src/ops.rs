@@ -228,7 +228,7 @@ impl<B: Backend> Server<B> {
                 if self.backend.nodes_are_paths() {
                     // A fid open on this path could not be reopened.
                     self.fids.for_each(|_, f| {
-                        if self.backend.is_entry(&f.node(), &dir, name) {
+                        if self.backend.is_entry(&f.peek_node(), &dir, name) {
                             f.keep_open();
                         }
                     });
@@ -747,7 +747,7 @@ impl<B: Backend> Server<B> {
     /// the rename lock for path-based backends).
     fn fix_paths(&self, how: &Renamed<'_, NodeOf<B>>) {
         self.fids.for_each(|_, f| {
-            if let Some(n) = self.backend.renamed(&f.node(), how) {
+            if let Some(n) = self.backend.renamed(&f.peek_node(), how) {
                 f.set_node(Arc::new(n));
             }
         });

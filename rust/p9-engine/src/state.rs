@@ -177,6 +177,12 @@ impl<N, H> Fid<N, H> {
         lock(&self.node).clone()
     }
 
+    /// The node, without marking the fid used (bookkeeping passes over
+    /// every fid must not count as use for reclaim).
+    pub(crate) fn peek_node(&self) -> Arc<N> {
+        lock(&self.node).clone()
+    }
+
     /// Replace the node (walk to itself, create, rename).
     pub(crate) fn set_node(&self, node: Arc<N>) -> Arc<N> {
         std::mem::replace(&mut *lock(&self.node), node)

@@ -279,12 +279,13 @@ impl NativeBackend {
     /// reached by `..`, the entry of its parent found by scanning), checked
     /// to still refer to this file: `ENOENT` if the name is gone, `ESTALE`
     /// if it now names another file (e.g. the file was renamed and
-    /// replaced), `EBUSY` for the export root.  The check and the use of
+    /// replaced), `at_root` for the export root (what the kernel says for
+    /// `.`: `EINVAL` to unlink, `EBUSY` to rename).  The check and the use of
     /// the name are two calls, as in QEMU.
-    fn entry_of(&self, node: &NativeNode) -> Result<(Arc<Node>, Box<[u8]>, Stat)> {
+    fn entry_of(&self, node: &NativeNode, at_root: i32) -> Result<(Arc<Node>, Box<[u8]>, Stat)> {
         let st = w(stat(&node.node))?;
         if self.is_root(&st) {
-            return Err(werr(Errno(libc::EBUSY)));
+            return Err(werr(Errno(at_root)));
         }
         let (dir, name) = match &node.origin {
             Some(o) => (Arc::clone(&o.dir), o.name.clone()),
@@ -486,7 +487,7 @@ impl Backend for NativeBackend {
         newdir: Option<&NativeNode>,
         newname: &[u8],
     ) -> Result<NativeNode> {
-        let (dir, name, _) = self.entry_of(node)?;
+        let (dir, name, _) = self.entry_of(node, libc::EBUSY)?;
         let newdir = match newdir {
             Some(d) => d.clone(),
             None => NativeNode {
@@ -551,9 +552,9 @@ impl Backend for NativeBackend {
     /// that the name still refers to this file: `ENOENT` if the name is
     /// gone, `ESTALE` if it now names another file (e.g. the file was
     /// renamed and replaced).  The check and the unlink are two calls, as
-    /// in QEMU.  The export root gives `EBUSY`.
+    /// in QEMU.  The export root gives `EINVAL` (QEMU: `unlinkat(".")`).
     fn remove(&self, node: &NativeNode) -> Result<()> {
-        let (dir, name, st) = self.entry_of(node)?;
+        let (dir, name, st) = self.entry_of(node, libc::EINVAL)?;
         w(unlinkat(&dir, &name, st.is_dir()))
     }
 

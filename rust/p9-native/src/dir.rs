@@ -93,8 +93,9 @@ impl DirReader {
     ///
     /// # Errors
     ///
-    /// The errors of [`open`]: `ENOTDIR` if `node` is not a directory
-    /// (`ELOOP` for a symbolic link, `ENXIO` for a special file), `EACCES`...
+    /// The errors of [`open`]: `ENOTDIR` if `node` is not a directory (a
+    /// symbolic link too, as `open(O_DIRECTORY | O_NOFOLLOW)` says; `ENXIO`
+    /// for a special file), `EACCES`...
     pub fn open(node: &Node) -> Result<DirReader> {
         Ok(DirReader {
             fd: open(node, libc::O_RDONLY | libc::O_DIRECTORY)?,

@@ -103,6 +103,9 @@ pub fn open(node: &Node, flags: libc::c_int) -> Result<OwnedFd> {
     let st = fstat(node.as_fd())?;
     match file_type(st.st_mode) {
         libc::S_IFREG | libc::S_IFDIR => {}
+        // What open(2) with O_NOFOLLOW says for a symlink, as QEMU's
+        // openat_file gets it: ENOTDIR when a directory was asked for.
+        libc::S_IFLNK if flags & libc::O_DIRECTORY != 0 => return Err(Errno(libc::ENOTDIR)),
         libc::S_IFLNK => return Err(Errno(libc::ELOOP)),
         _ => return Err(Errno(libc::ENXIO)),
     }

@@ -131,7 +131,7 @@ fn reader_errors() {
     let (f, _) = create_file(&root, b"f", libc::O_RDWR, 0o644).unwrap();
     assert_eq!(DirReader::open(&f).unwrap_err(), Errno(libc::ENOTDIR));
     let s = symlink(&root, b"s", b".").unwrap();
-    assert_eq!(DirReader::open(&s).unwrap_err(), Errno(libc::ELOOP));
+    assert_eq!(DirReader::open(&s).unwrap_err(), Errno(libc::ENOTDIR));
     let mut r = DirReader::open(&root).unwrap();
     // Too small for any entry.
     assert_eq!(

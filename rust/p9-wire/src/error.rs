@@ -13,7 +13,7 @@
 //! | a field or string runs past the end | `EINVAL` | see below |
 //! | bytes left after the body | `EINVAL` | see below |
 //! | Twalk `nwname` / Rwalk `nwqid` > 16 | `EINVAL` | 9p.c `v9fs_walk` (`nwnames > P9_MAXWELEM`) |
-//! | Tread / Treaddir `count` > msize − 11 | `EMSGSIZE` | the reply could not fit in msize |
+//! | Tread `count` > msize − 11 (a Treaddir count is clamped instead, as 9p.c does) | `EMSGSIZE` | the reply could not fit in msize |
 //! | Twrite / Rread / Rreaddir `count` ≠ bytes present | `EINVAL` | see below |
 //! | NUL byte inside a string | `EINVAL` | 9p.c reads strings as C strings (silently truncating at the NUL); we refuse them |
 //! | .u stat `size` field ≠ its fields' length | `EINVAL` | see below |
@@ -78,7 +78,7 @@ pub enum DecodeErrorKind {
     },
     /// More than [`P9_MAXWELEM`](crate::consts::P9_MAXWELEM) walk elements.
     TooManyWalkElements(u16),
-    /// A Tread/Treaddir count whose reply could not fit in msize.
+    /// A Tread count whose reply could not fit in msize.
     CountTooLarge {
         /// The count field.
         count: u32,
