@@ -16,15 +16,14 @@
 //! (a lock), each with a one-thread host so that the engine's reply buffer
 //! is allocated once, during the warm-up, before the baseline is taken.
 
+mod common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use p9_client::Client;
-use p9_engine::host::ThreadHost;
-use p9_engine::{Config, Server};
-use p9_native::{NativeBackend, SecurityModel};
+use common::{TempDir, TestClient, TestServer, MSIZE};
+use p9_engine::Config;
 use p9_wire::consts::{dotl_open, getattr, NOFID, XATTR_SIZE_MAX};
 use p9_wire::errno;
 use p9_wire::msgtype as mt;
@@ -111,7 +110,6 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-const MSIZE: u32 = 65536;
 const ROOT: u32 = 1;
 /// Per-request and bookkeeping noise allowed on top of what the limits
 /// permit: a few replies of msize bytes in flight between the engine and
@@ -122,24 +120,21 @@ const SLACK: usize = 4 * MSIZE as usize + 256 * 1024;
 const TOLERANCE: usize = 64 * 1024;
 
 struct Env {
-    dir: PathBuf,
-    client: Client<ThreadHost<NativeBackend>>,
+    client: TestClient,
+    /// Removed when the environment is dropped, after the client.
+    _dir: TempDir,
 }
 
 impl Env {
     fn new(name: &str, config: Config) -> Env {
-        let dir = PathBuf::from(format!("/dev/shm/alloc-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
+        let dir = TempDir::new(name);
         std::fs::write(dir.join("f"), vec![3u8; 200_000]).unwrap();
         for i in 0..500 {
             std::fs::write(dir.join(format!("entry-{i:03}-{}", "x".repeat(30))), b"").unwrap();
         }
-        let backend = NativeBackend::new(&dir, SecurityModel::Passthrough).unwrap();
-        let server = Arc::new(Server::new(backend, config));
-        let client = Client::new(ThreadHost::new(server, 1));
+        let client = common::serve(&dir, config, 1);
         while client.alloc_fid() < 1_000_000 {}
-        let env = Env { dir, client };
+        let env = Env { client, _dir: dir };
         env.session();
         env.warm_up();
         env
@@ -147,8 +142,7 @@ impl Env {
 
     /// Tversion and Tattach of [`ROOT`].
     fn session(&self) {
-        self.client.version(MSIZE, "9P2000.L").unwrap();
-        self.client.attach(ROOT, NOFID, "root", "", 0).unwrap();
+        common::session_on(&self.client, "9P2000.L", ROOT);
     }
 
     /// One of each request the tests make, so that one-time allocations
@@ -180,14 +174,8 @@ impl Env {
         }
     }
 
-    fn server(&self) -> &Arc<Server<NativeBackend>> {
+    fn server(&self) -> &Arc<TestServer> {
         self.client.transport().server()
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -11,7 +11,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{host_getxattr, host_mkfifo, host_setxattr, host_statfs, iounit_for, Env, MSIZE};
+use common::{
+    host_getxattr, host_mkfifo, host_setxattr, host_statfs, iounit_for, qid_version, Env, MSIZE,
+};
 use p9_engine::server::MSIZE_MAX_DEFAULT;
 use p9_wire::consts::{
     dotl_open, getattr, lock_status, lock_type, qid_type, setattr, xattr_flags, AT_REMOVEDIR,
@@ -40,7 +42,7 @@ fn host_qid(path: &std::path::Path) -> Qid {
     }
     Qid {
         typ,
-        version: (m.mtime() ^ ((m.size() as i64) << 8)) as u32,
+        version: qid_version(&m),
         path: m.ino(),
     }
 }

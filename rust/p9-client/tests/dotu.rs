@@ -4,55 +4,42 @@
 //! stat structures, Tread/Twrite, Tremove, and the Rerror format.  Each
 //! expectation names the `hw/9pfs/9p.c` (QEMU 10.0.13) code it follows.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::ffi::CString;
+use std::fs::FileType;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use p9_client::Client;
-use p9_engine::host::ThreadHost;
-use p9_engine::{Config, Server};
-use p9_native::{NativeBackend, SecurityModel};
+use common::{host_statfs, iounit_for, is_root, lstat, qid_version, TempDir, TestClient, MSIZE};
+use p9_engine::Config;
 use p9_wire::consts::{dm, omode, qid_type, NOFID};
 use p9_wire::errno::{self, Errno};
 use p9_wire::{P9String, Proto, Qid, Rmessage, SetAttr, Stat, Tmessage};
 
-const MSIZE: u32 = 65536;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
 /// An export on tmpfs, a server with 4 threads, and a client in a
 /// 9P2000.u session attached as root.
 struct Env {
-    dir: PathBuf,
-    client: Client<ThreadHost<NativeBackend>>,
+    client: TestClient,
     root: u32,
     root_qid: Qid,
+    dir: TempDir,
 }
 
 impl Env {
     fn new(name: &str) -> Env {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = PathBuf::from(format!("/dev/shm/dotu-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
+        let dir = TempDir::new(name);
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let backend = NativeBackend::new(&dir, SecurityModel::Passthrough).unwrap();
-        let server = Arc::new(Server::new(backend, Config::default()));
-        let client = Client::new(ThreadHost::new(server, 4));
-        let (msize, version) = client.version(MSIZE, "9P2000.u").unwrap();
-        assert_eq!((msize, version.as_str()), (MSIZE, "9P2000.u"));
+        let client = common::serve(&dir, Config::default(), 4);
+        let (root, root_qid) = common::session(&client, "9P2000.u");
         assert_eq!(client.proto(), Proto::DotU);
-        let root = client.alloc_fid();
-        let root_qid = client.attach(root, NOFID, "root", "", 0).unwrap();
         Env {
-            dir,
             client,
             root,
             root_qid,
+            dir,
         }
     }
 
@@ -92,36 +79,10 @@ impl Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn lstat(p: &Path) -> std::fs::Metadata {
-    std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("lstat {}: {e}", p.display()))
-}
-
 /// 9p.c `get_iounit`/`blksize_to_iounit`: the largest multiple of the file
 /// system's block size in `msize - P9_IOHDRSZ`, else that room.
 fn expected_iounit(dir: &Path) -> u32 {
-    let c = CString::new(dir.as_os_str().as_bytes()).unwrap();
-    // SAFETY: an all-zero statfs is a valid value to be overwritten.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: `c` is NUL-terminated and `st` is a valid statfs to write.
-    assert_eq!(unsafe { libc::statfs(c.as_ptr(), &mut st) }, 0);
-    let room = MSIZE - 24;
-    let bsize = st.f_bsize as u32;
-    if bsize == 0 || room - room % bsize == 0 {
-        room
-    } else {
-        room - room % bsize
-    }
-}
-
-/// 9p.c `stat_to_qid`: version = mtime ^ (size << 8).
-fn qid_version(md: &std::fs::Metadata) -> u32 {
-    (md.mtime() as u64 ^ (md.size() << 8)) as u32
+    iounit_for(MSIZE, host_statfs(dir).f_bsize as u64)
 }
 
 fn names(stats: &[Stat]) -> Vec<String> {
@@ -385,45 +346,40 @@ fn create_hard_link_to_unknown_fid_is_einval() {
     assert!(std::fs::symlink_metadata(env.path("hl")).is_err());
 }
 
-#[test]
-fn create_named_pipe() {
-    let env = Env::new("fifo");
+/// Tcreate of `name` with `dm_type | perm` and no extension makes a host
+/// file that `is_kind`, with `perm`; Tstat of the fid shows that mode and
+/// no extension (9p.c `stat_to_v9stat`: none for FIFOs and sockets).
+fn assert_creates_special(
+    test: &str,
+    name: &str,
+    dm_type: u32,
+    perm: u32,
+    is_kind: fn(&FileType) -> bool,
+) {
+    let env = Env::new(test);
     let d = env.dirfid();
     let (qid, _) = env
         .client
-        .create(d, "p", dm::NAMED_PIPE | 0o600, omode::READ, "")
+        .create(d, name, dm_type | perm, omode::READ, "")
         .unwrap();
-    let md = lstat(&env.path("p"));
-    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&md.file_type()));
-    assert_eq!(md.mode() & 0o7777, 0o600);
+    let md = lstat(&env.path(name));
+    assert!(is_kind(&md.file_type()));
+    assert_eq!(md.mode() & 0o7777, perm);
     assert_eq!(qid.path, md.ino());
     let st = env.client.stat(d).unwrap();
-    assert_eq!(st.mode, dm::NAMED_PIPE | 0o600);
-    // 9p.c stat_to_v9stat: no extension for FIFOs.
+    assert_eq!(st.mode, dm_type | perm);
     assert!(st.extension.is_empty());
+}
+
+#[test]
+fn create_named_pipe() {
+    assert_creates_special("fifo", "p", dm::NAMED_PIPE, 0o600, FileType::is_fifo);
 }
 
 /// 9p.c `v9fs_create`, DMSOCKET: `mknod(S_IFSOCK | (perm & 0777))`.
 #[test]
 fn create_socket() {
-    let env = Env::new("sock");
-    let d = env.dirfid();
-    let (qid, _) = env
-        .client
-        .create(d, "s", dm::SOCKET | 0o640, omode::READ, "")
-        .unwrap();
-    let md = lstat(&env.path("s"));
-    assert!(std::os::unix::fs::FileTypeExt::is_socket(&md.file_type()));
-    assert_eq!(md.mode() & 0o7777, 0o640);
-    assert_eq!(qid.path, md.ino());
-    let st = env.client.stat(d).unwrap();
-    assert_eq!(st.mode, dm::SOCKET | 0o640);
-    assert!(st.extension.is_empty());
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    assert_creates_special("sock", "s", dm::SOCKET, 0o640, FileType::is_socket);
 }
 
 #[test]
@@ -749,7 +705,7 @@ fn directory_read_returns_stats_of_every_entry() {
         let host = if name == ".." {
             // ".." of the export root is the root itself (9p.c
             // local_name_to_path).
-            env.dir.clone()
+            env.dir.to_path_buf()
         } else {
             env.dir.join(&name)
         };

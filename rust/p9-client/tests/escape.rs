@@ -7,60 +7,49 @@
 //! Each export lives in `<base>/export`, next to `<base>/outside`, which
 //! holds what a guest must never see or change.
 
+mod common;
+
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
-use p9_client::{Client, Pending};
-use p9_engine::host::ThreadHost;
-use p9_engine::{Config, Server};
-use p9_native::{NativeBackend, SecurityModel};
-use p9_wire::consts::{dotl_open, getattr, omode, qid_type, NOFID};
+use common::{is_root, lstat, TempDir, TestClient, MSIZE};
+use p9_client::Pending;
+use p9_engine::Config;
+use p9_wire::consts::{dotl_open, getattr, omode, qid_type};
 use p9_wire::errno::{self, Errno};
 use p9_wire::{Qid, Rmessage, Tmessage};
 
-const MSIZE: u32 = 65536;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
 struct Env {
-    base: PathBuf,
-    dir: PathBuf,
-    outside: PathBuf,
-    client: Client<ThreadHost<NativeBackend>>,
+    client: TestClient,
     root: u32,
     root_qid: Qid,
+    dir: PathBuf,
+    outside: PathBuf,
+    base: TempDir,
 }
 
 impl Env {
     fn new(name: &str, version: &str) -> Env {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let base = PathBuf::from(format!("/dev/shm/escape-{name}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&base);
+        let base = TempDir::new(name);
         let dir = base.join("export");
         let outside = base.join("outside");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(outside.join("secret"), b"host secret").unwrap();
         std::fs::write(base.join("beside"), b"beside the export").unwrap();
-        let backend = NativeBackend::new(&dir, SecurityModel::Passthrough).unwrap();
-        let server = Arc::new(Server::new(backend, Config::default()));
-        let client = Client::new(ThreadHost::new(server, 4));
-        client.version(MSIZE, version).unwrap();
-        let root = client.alloc_fid();
-        let root_qid = client.attach(root, NOFID, "root", "", 0).unwrap();
+        let client = common::serve(&dir, Config::default(), 4);
+        let (root, root_qid) = common::session(&client, version);
         Env {
-            base,
-            dir,
-            outside,
             client,
             root,
             root_qid,
+            dir,
+            outside,
+            base,
         }
     }
 
@@ -104,21 +93,6 @@ impl Env {
         names.sort();
         assert_eq!(names, ["beside", "export", "outside"]);
     }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.base);
-    }
-}
-
-fn lstat(p: &Path) -> std::fs::Metadata {
-    std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("lstat {}: {e}", p.display()))
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
 }
 
 // ---------------------------------------------------------------------------

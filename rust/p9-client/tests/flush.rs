@@ -13,6 +13,7 @@
 //! Requests are held inside the backend by a gate (see `support_backends`),
 //! so every ordering below is forced, not hoped for.
 
+mod common;
 mod support_backends;
 
 use std::collections::{HashMap, HashSet};
@@ -22,15 +23,14 @@ use std::time::Duration;
 use p9_client::{Client, Pending, Response};
 use p9_engine::host::ThreadHost;
 use p9_engine::{Config, Server};
-use p9_native::{NativeBackend, SecurityModel};
-use p9_wire::consts::{dotl_open, getattr, NOFID};
+use p9_native::NativeBackend;
+use p9_wire::consts::{dotl_open, getattr};
 use p9_wire::errno::ENOENT;
 use p9_wire::msgtype::{RFLUSH, RREAD, TFLUSH, TREAD};
 use p9_wire::{P9String, Qid, Rmessage, Tmessage};
 
-use support_backends::{Call, Event, Gate, Gated, Recorder, TempDir};
-
-const MSIZE: u32 = 65536;
+use common::TempDir;
+use support_backends::{Call, Event, Gate, Gated, Recorder};
 
 type TestBackend = Gated<NativeBackend>;
 type TestHost = ThreadHost<TestBackend>;
@@ -48,16 +48,11 @@ struct Env {
 impl Env {
     fn new(name: &str, threads: usize) -> Env {
         let dir = TempDir::new(name);
-        let native =
-            NativeBackend::new(dir.path(), SecurityModel::Passthrough).expect("NativeBackend");
-        let backend = Gated::new(native);
+        let backend = Gated::new(common::native_backend(dir.path()));
         let gate = Arc::clone(&backend.gate);
-        let server = Arc::new(Server::new(backend, Config::default()));
-        let host = ThreadHost::new(Arc::clone(&server), threads);
+        let host = common::host(backend, Config::default(), threads);
         let client = Client::new(Recorder::new(host));
-        client.version(MSIZE, "9P2000.L").expect("Tversion");
-        let root = client.alloc_fid();
-        client.attach(root, NOFID, "root", "", 0).expect("Tattach");
+        let (root, _) = common::session(&client, "9P2000.L");
         Env {
             client,
             gate,
@@ -356,7 +351,7 @@ fn flush_of_unknown_or_finished_tag_answers_at_once() {
 fn open_files(e: &Env, n: usize) -> Vec<u32> {
     (0..n)
         .map(|i| {
-            std::fs::write(e.dir.join(&format!("f{i}")), content(i, 256)).unwrap();
+            std::fs::write(e.dir.join(format!("f{i}")), content(i, 256)).unwrap();
             e.open(&format!("f{i}"), dotl_open::RDONLY)
         })
         .collect()

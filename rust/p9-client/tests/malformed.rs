@@ -9,62 +9,49 @@
 //! is `EMSGSIZE`, a type unknown or outside the negotiated dialect, or any
 //! request before Tversion, is `EOPNOTSUPP`).
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use p9_client::{CallError, Client};
-use p9_engine::host::ThreadHost;
+use common::{TempDir, TestClient, TestServer, MSIZE};
+use p9_client::CallError;
 use p9_engine::server::MSIZE_MAX_DEFAULT;
-use p9_engine::{Config, Server};
-use p9_native::{NativeBackend, SecurityModel};
+use p9_engine::Config;
 use p9_wire::consts::{dotl_open, getattr, omode, NOFID};
 use p9_wire::errno::{self, Errno};
 use p9_wire::msgtype as mt;
 use p9_wire::{Flock, Getlock, P9String, Proto, Rmessage, SetAttr, SgView, Stat, Tmessage};
 
-const MSIZE: u32 = 65536;
 const ROOT: u32 = 1;
 /// A fid number never handed out.
 const UNKNOWN: u32 = 0x00de_ad00;
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
 struct Env {
-    dir: PathBuf,
-    client: Client<ThreadHost<NativeBackend>>,
+    client: TestClient,
+    dir: TempDir,
 }
 
 impl Env {
     /// A server and client before Tversion.
     fn bare(name: &str) -> Env {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = PathBuf::from(format!(
-            "/dev/shm/malformed-{name}-{}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).unwrap();
-        let backend = NativeBackend::new(&dir, SecurityModel::Passthrough).unwrap();
-        let server = Arc::new(Server::new(backend, Config::default()));
-        let client = Client::new(ThreadHost::new(server, 4));
+        let dir = TempDir::new(name);
+        let client = common::serve(&dir, Config::default(), 4);
         // Fids below 1000 are the tests' own numbers ([`ROOT`], the fuzz
         // fids): the client's allocator starts above them.
         while client.alloc_fid() < 1000 {}
-        Env { dir, client }
+        Env { client, dir }
     }
 
     /// Tversion `version` and Tattach of fid [`ROOT`].
     fn new(name: &str, version: &str) -> Env {
         let env = Env::bare(name);
-        env.client.version(MSIZE, version).unwrap();
-        env.client.attach(ROOT, NOFID, "root", "", 0).unwrap();
+        common::session_on(&env.client, version, ROOT);
         env
     }
 
-    fn server(&self) -> &Arc<Server<NativeBackend>> {
+    fn server(&self) -> &Arc<TestServer> {
         self.client.transport().server()
     }
 
@@ -106,12 +93,6 @@ impl Env {
             .collect();
         v.sort();
         v
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 

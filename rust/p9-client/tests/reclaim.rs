@@ -19,20 +19,17 @@
 //!   limit; nodes plus 300 handles do not, so the engine must close idle
 //!   handles and reopen them on use.
 
-mod support_backends;
+mod common;
 
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use p9_client::Client;
-use p9_engine::host::ThreadHost;
-use p9_engine::{Config, Server};
-use p9_native::{NativeBackend, SecurityModel};
-use p9_wire::consts::{dotl_open, lock_status, lock_type, NOFID};
+use p9_engine::Config;
+use p9_wire::consts::{dotl_open, lock_status, lock_type};
 use p9_wire::{Flock, Getlock, P9String};
 
-use support_backends::TempDir;
+use common::TempDir;
 
 const LIMIT: u64 = 128;
 const FILES: usize = 20;
@@ -130,16 +127,13 @@ fn reclaim_under_a_low_descriptor_limit() {
 
     let dir = TempDir::new("reclaim");
     for j in 0..FILES {
-        std::fs::write(dir.join(&format!("f{j}")), vec![0u8; SLOT * PER_FILE]).unwrap();
+        std::fs::write(dir.join(format!("f{j}")), vec![0u8; SLOT * PER_FILE]).unwrap();
     }
     std::fs::write(dir.join("locked"), b"locked-data").unwrap();
     std::fs::write(dir.join("control"), b"control-data").unwrap();
-    let native = NativeBackend::new(dir.path(), SecurityModel::Passthrough).expect("backend");
-    let server = Arc::new(Server::new(native, Config::default()));
-    let client = Client::new(ThreadHost::new(Arc::clone(&server), 4));
-    client.version(65536, "9P2000.L").expect("Tversion");
-    let root = client.alloc_fid();
-    client.attach(root, NOFID, "root", "", 0).expect("Tattach");
+    let client = common::serve(dir.path(), Config::default(), 4);
+    let server = Arc::clone(client.transport().server());
+    let (root, _) = common::session(&client, "9P2000.L");
 
     // Created with O_EXCL: never reclaimed (9p.c FID_NON_RECLAIMABLE).
     let excl = client.alloc_fid();
@@ -259,7 +253,7 @@ fn reclaim_under_a_low_descriptor_limit() {
     assert!(max_handles < LIMIT as usize);
     // The files hold what the last round wrote.
     for j in 0..FILES {
-        let f = std::fs::File::open(dir.join(&format!("f{j}"))).unwrap();
+        let f = std::fs::File::open(dir.join(format!("f{j}"))).unwrap();
         let mut buf = vec![0u8; SLOT * PER_FILE];
         f.read_exact_at(&mut buf, 0).unwrap();
         for s in 0..PER_FILE {

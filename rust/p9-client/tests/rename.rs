@@ -10,6 +10,7 @@
 //!   `v9fs_path_write_lock`, `v9fs_fix_path`); requests using paths hold
 //!   it for reading (9p.c's `v9fs_co_*` wrappers).
 
+mod common;
 mod support_backends;
 
 use std::collections::HashSet;
@@ -21,14 +22,13 @@ use p9_client::Client;
 use p9_engine::backend::Backend;
 use p9_engine::host::ThreadHost;
 use p9_engine::{Config, Server};
-use p9_native::{NativeBackend, SecurityModel};
-use p9_wire::consts::{dotl_open, getattr, NOFID};
+use p9_native::NativeBackend;
+use p9_wire::consts::{dotl_open, getattr};
 use p9_wire::errno::ENOENT;
 use p9_wire::{Qid, Tmessage};
 
-use support_backends::{eventually, within_deadline, Call, Gated, PathBackend, TempDir};
-
-const MSIZE: u32 = 65536;
+use common::TempDir;
+use support_backends::{eventually, within_deadline, Call, Gated, PathBackend};
 
 /// A served export, after Tversion and Tattach.
 struct Env<B: Backend> {
@@ -40,11 +40,8 @@ struct Env<B: Backend> {
 
 impl<B: Backend> Env<B> {
     fn with(dir: TempDir, backend: B, threads: usize) -> Env<B> {
-        let server = Arc::new(Server::new(backend, Config::default()));
-        let client = Client::new(ThreadHost::new(server, threads));
-        client.version(MSIZE, "9P2000.L").expect("Tversion");
-        let root = client.alloc_fid();
-        client.attach(root, NOFID, "root", "", 0).expect("Tattach");
+        let client = Client::new(common::host(backend, Config::default(), threads));
+        let (root, _) = common::session(&client, "9P2000.L");
         Env { client, root, dir }
     }
 
@@ -111,7 +108,7 @@ fn split(rel: &str) -> Vec<&str> {
 
 fn native(name: &str, threads: usize) -> Env<NativeBackend> {
     let dir = TempDir::new(name);
-    let b = NativeBackend::new(dir.path(), SecurityModel::Passthrough).expect("NativeBackend");
+    let b = common::native_backend(dir.path());
     Env::with(dir, b, threads)
 }
 
@@ -140,10 +137,10 @@ fn native_walks_and_readdirs_race_renames() {
     mkdirs(&e.dir, &["a/b", "p/m", "q"]);
     std::fs::write(e.dir.join("a/b/f"), b"payload").unwrap();
     for i in 0..10 {
-        std::fs::write(e.dir.join(&format!("p/e{i}")), b"").unwrap();
+        std::fs::write(e.dir.join(format!("p/e{i}")), b"").unwrap();
     }
     for n in ["x", "y", "z"] {
-        std::fs::write(e.dir.join(&format!("p/m/{n}")), n).unwrap();
+        std::fs::write(e.dir.join(format!("p/m/{n}")), n).unwrap();
     }
     let abf: [(u8, u64); 3] = ["a", "a/b", "a/b/f"].map(|r| ident(&e.qid(r)));
     let (qp, qq, qm, qx) = (
@@ -504,8 +501,8 @@ fn path_concurrent_renames_and_walks_complete() {
     let e = Arc::new(pathbased("rename-path-many", 8));
     for i in 0..N {
         mkdirs(&e.dir, &[&format!("r{i}/sub"), &format!("w{i}/sub")]);
-        std::fs::write(e.dir.join(&format!("r{i}/sub/file")), b"r").unwrap();
-        std::fs::write(e.dir.join(&format!("w{i}/sub/file")), b"w").unwrap();
+        std::fs::write(e.dir.join(format!("r{i}/sub/file")), b"r").unwrap();
+        std::fs::write(e.dir.join(format!("w{i}/sub/file")), b"w").unwrap();
     }
     let held: Vec<(u32, Qid)> = (0..N)
         .map(|i| {
@@ -584,7 +581,7 @@ fn path_concurrent_renames_and_walks_complete() {
     });
 
     for (i, &(fid, q)) in held.iter().enumerate() {
-        assert!(e.dir.join(&format!("r{i}_x/sub/file")).exists());
+        assert!(e.dir.join(format!("r{i}_x/sub/file")).exists());
         assert_eq!(ident(&e.qid_of(fid)), ident(&q));
         assert_eq!(ident(&e.qid(&format!("r{i}_x/sub/file"))), ident(&q));
         assert_eq!(e.read_all(fid), b"r");

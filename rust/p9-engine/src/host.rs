@@ -260,7 +260,13 @@ fn run<B: Backend>(server: &Server<B>, shared: &Shared, job: Job, buf: &mut Vec<
     } = job;
     // Stale bytes from an earlier reply are harmless: only the first `len`
     // are sent.
-    buf.resize(server.msize() as usize, 0);
+    let need = server.msize() as usize;
+    buf.resize(need, 0);
+    // After Tversion lowered msize, give back what the pre-negotiation
+    // buffer (sized for the transport's limit) no longer needs.
+    if buf.capacity() > 2 * need {
+        buf.shrink_to_fit();
+    }
     let mut len = None;
     let handled = catch_unwind(AssertUnwindSafe(|| {
         let mut segs: [&mut [u8]; 1] = [&mut buf[..]];

@@ -1,20 +1,31 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! Setup shared by the integration tests: a fresh export directory on tmpfs
 //! served by the native backend through the thread-mode host.
+//!
+//! * [`temp_dir`], [`TempDir`]: a fresh export directory on tmpfs.
+//! * [`native_backend`], [`host`], [`serve`]: a backend, a host running a
+//!   server over it, a client of a native export.
+//! * [`session`], [`session_on`]: Tversion and Tattach as root.
+//! * [`Env`]: all of the above for the 9P2000.L and .u tests.
+//! * Host-side helpers (`lstat`, xattrs, `statfs`, ...) and the values
+//!   9p.c derives from them.
 #![allow(dead_code)]
 
 use std::ffi::CString;
+use std::ops::Deref;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use p9_client::Client;
+use p9_client::{Client, Transport};
+use p9_engine::backend::Backend;
 use p9_engine::host::ThreadHost;
 use p9_engine::{Config, Server};
 use p9_native::{NativeBackend, SecurityModel};
 use p9_wire::consts::{dotl_open, NOFID};
-use p9_wire::Errno;
+use p9_wire::{Errno, Qid};
 
 /// The msize the tests negotiate.
 pub const MSIZE: u32 = 65536;
@@ -24,20 +35,12 @@ pub type TestServer = Server<NativeBackend>;
 /// The client the tests use.
 pub type TestClient = Client<ThreadHost<NativeBackend>>;
 
-/// A test's export directory, server and client.  Dropping it stops the
-/// host and removes the directory.
-pub struct Env {
-    /// The export directory on the host.
-    pub dir: PathBuf,
-    /// The client (its transport owns the host, which owns the server).
-    pub client: TestClient,
-    /// The attached root fid (`None` for [`Env::bare`]).
-    pub root: u32,
-}
+// ----- temporary export directories -----
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A fresh, empty directory on tmpfs named after the test.
+/// A fresh, empty directory on tmpfs (`/dev/shm`) named after the test,
+/// unique per process and call.
 pub fn temp_dir(name: &str) -> PathBuf {
     let base = if Path::new("/dev/shm").is_dir() {
         PathBuf::from("/dev/shm")
@@ -51,6 +54,90 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A [`temp_dir`] removed when dropped; it derefs to its path.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh directory for test `name`.
+    pub fn new(name: &str) -> TempDir {
+        TempDir(temp_dir(name))
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Deref for TempDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+// ----- servers and sessions -----
+
+/// The native backend exporting `dir` (passthrough security model).
+pub fn native_backend(dir: &Path) -> NativeBackend {
+    NativeBackend::new(dir, SecurityModel::Passthrough).expect("NativeBackend::new")
+}
+
+/// A server with `config` over `backend`, run by a host with `threads`
+/// threads.
+pub fn host<B: Backend>(backend: B, config: Config, threads: usize) -> ThreadHost<B> {
+    ThreadHost::new(Arc::new(Server::new(backend, config)), threads)
+}
+
+/// A client of `dir` exported by the native backend, before Tversion.
+pub fn serve(dir: &Path, config: Config, threads: usize) -> TestClient {
+    Client::new(host(native_backend(dir), config, threads))
+}
+
+/// `Tversion(MSIZE, version)`, which the server must accept as is, and a
+/// Tattach of fid `root` as root (uid 0): the root's qid.
+pub fn session_on<T: Transport>(client: &Client<T>, version: &str, root: u32) -> Qid {
+    let (msize, got) = client
+        .version(MSIZE, version)
+        .unwrap_or_else(|e| panic!("Tversion {version}: {e}"));
+    assert_eq!((msize, got.as_str()), (MSIZE, version));
+    client
+        .attach(root, NOFID, "root", "", 0)
+        .unwrap_or_else(|e| panic!("Tattach: {e}"))
+}
+
+/// [`session_on`] a newly allocated fid: that fid and the root's qid.
+pub fn session<T: Transport>(client: &Client<T>, version: &str) -> (u32, Qid) {
+    let root = client.alloc_fid();
+    (root, session_on(client, version, root))
+}
+
+// ----- the 9P2000.L and .u tests' environment -----
+
+/// A test's export directory, server and client.  Dropping it stops the
+/// host, then removes the directory.
+pub struct Env {
+    /// The client (its transport owns the host, which owns the server).
+    pub client: TestClient,
+    /// The attached root fid (`NOFID` for [`Env::bare`]).
+    pub root: u32,
+    /// The export directory on the host.
+    pub dir: TempDir,
+}
+
 impl Env {
     /// An export with a host and client, before Tversion.
     pub fn bare(name: &str) -> Env {
@@ -59,48 +146,28 @@ impl Env {
 
     /// [`Env::bare`] with a server configuration.
     pub fn bare_with(name: &str, config: Config) -> Env {
-        let dir = temp_dir(name);
-        let backend =
-            NativeBackend::new(&dir, SecurityModel::Passthrough).expect("NativeBackend::new");
-        let server = Arc::new(Server::new(backend, config));
-        let host = ThreadHost::new(server, 4);
+        let dir = TempDir::new(name);
         Env {
-            dir,
-            client: Client::new(host),
+            client: serve(dir.path(), config, 4),
             root: NOFID,
+            dir,
         }
     }
 
     /// An export after `Tversion(MSIZE, "9P2000.L")` and a Tattach as root
     /// (uid 0).
     pub fn new(name: &str) -> Env {
-        let mut env = Env::bare(name);
-        let (msize, version) = env
-            .client
-            .version(MSIZE, "9P2000.L")
-            .expect("Tversion 9P2000.L");
-        assert_eq!((msize, version.as_str()), (MSIZE, "9P2000.L"));
-        let root = env.client.alloc_fid();
-        env.client
-            .attach(root, NOFID, "root", "", 0)
-            .expect("Tattach");
-        env.root = root;
-        env
+        Env::attached(name, "9P2000.L")
     }
 
     /// An export after `Tversion(MSIZE, "9P2000.u")` and a Tattach as root.
     pub fn new_dotu(name: &str) -> Env {
+        Env::attached(name, "9P2000.u")
+    }
+
+    fn attached(name: &str, version: &str) -> Env {
         let mut env = Env::bare(name);
-        let (msize, version) = env
-            .client
-            .version(MSIZE, "9P2000.u")
-            .expect("Tversion 9P2000.u");
-        assert_eq!((msize, version.as_str()), (MSIZE, "9P2000.u"));
-        let root = env.client.alloc_fid();
-        env.client
-            .attach(root, NOFID, "root", "", 0)
-            .expect("Tattach");
-        env.root = root;
+        env.root = session(&env.client, version).0;
         env
     }
 
@@ -145,10 +212,23 @@ impl Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+// ----- the host side -----
+
+/// Whether the tests run as root (device nodes, ownership changes).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// `lstat` on the host (panics if it fails).
+pub fn lstat(p: &Path) -> std::fs::Metadata {
+    std::fs::symlink_metadata(p).unwrap_or_else(|e| panic!("lstat {}: {e}", p.display()))
+}
+
+/// 9p.c `stat_to_qid`: the qid version of a host file,
+/// `mtime ^ (size << 8)`.
+pub fn qid_version(md: &std::fs::Metadata) -> u32 {
+    (md.mtime() as u64 ^ (md.size() << 8)) as u32
 }
 
 /// `lgetxattr` on the host: the value, or the errno.

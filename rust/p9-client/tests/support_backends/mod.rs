@@ -11,7 +11,8 @@
 //!   tests only.
 //! * [`Recorder`]: a transport wrapper that records the order in which
 //!   replies (or "no reply") reach the client.
-//! * [`temp_dir`], [`TempDir`]: a fresh export directory on tmpfs.
+//!
+//! Export directories come from `common` (`TempDir`).
 #![allow(dead_code)]
 
 use std::ffi::CString;
@@ -20,7 +21,6 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -35,51 +35,6 @@ use p9_wire::{Header, SgView};
 /// How long a test waits for something that must happen before it calls
 /// the engine stuck (a deadlock detector, not a timing assumption).
 pub const STUCK: Duration = Duration::from_secs(60);
-
-// ----- temporary export directories -----
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh, empty directory on tmpfs (`/dev/shm`) named after the test,
-/// unique per process and call.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let base = if Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        std::env::temp_dir()
-    };
-    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let dir = base.join(format!("p9-support-{}-{n}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir(&dir).expect("creating the export directory");
-    dir
-}
-
-/// A [`temp_dir`] removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// A fresh directory for test `name`.
-    pub fn new(name: &str) -> TempDir {
-        TempDir(temp_dir(name))
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// A path inside it.
-    pub fn join(&self, rel: &str) -> PathBuf {
-        self.0.join(rel)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 // ----- the gate -----
 
