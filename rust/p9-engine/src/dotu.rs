@@ -1265,29 +1265,9 @@ mod tests {
 
     // ---- wstat ----
 
-    fn donttouch_stat() -> Stat {
-        Stat {
-            typ: u16::MAX,
-            dev: u32::MAX,
-            qid: Qid {
-                typ: u8::MAX,
-                version: u32::MAX,
-                path: u64::MAX,
-            },
-            mode: u32::MAX,
-            atime: u32::MAX,
-            mtime: u32::MAX,
-            length: u64::MAX,
-            n_uid: u32::MAX,
-            n_gid: u32::MAX,
-            n_muid: u32::MAX,
-            ..Stat::default()
-        }
-    }
-
     #[test]
     fn wstat_sync() {
-        let mut s = donttouch_stat();
+        let mut s = Stat::dont_touch();
         let sync = WstatChanges {
             sync: true,
             ..WstatChanges::default()
@@ -1299,17 +1279,17 @@ mod tests {
         // Any other field set: no sync, and here nothing to do either.
         s.typ = 0;
         assert_eq!(wstat_changes(&s, 0o100644), Ok(WstatChanges::default()));
-        let mut s = donttouch_stat();
+        let mut s = Stat::dont_touch();
         s.uid = P9String::new(&b"bob"[..]);
         assert_eq!(wstat_changes(&s, 0o100644), Ok(WstatChanges::default()));
-        let mut s = donttouch_stat();
+        let mut s = Stat::dont_touch();
         s.qid.path = 0;
         assert_eq!(wstat_changes(&s, 0o100644), Ok(WstatChanges::default()));
     }
 
     #[test]
     fn wstat_mode() {
-        let mut s = donttouch_stat();
+        let mut s = Stat::dont_touch();
         s.mode = 0o600;
         let c = wstat_changes(&s, 0o100644).unwrap();
         assert_eq!(c.set.mode, Some(0o100600));
@@ -1339,14 +1319,14 @@ mod tests {
             Some(0o062640)
         );
         // Mode don't-touch: current mode unused.
-        let mut s = donttouch_stat();
+        let mut s = Stat::dont_touch();
         s.length = 0;
         assert_eq!(wstat_changes(&s, 0).unwrap().set.mode, None);
     }
 
     #[test]
     fn wstat_times_owner_name_length() {
-        let mut s = donttouch_stat();
+        let mut s = Stat::dont_touch();
         s.atime = 1000;
         let c = wstat_changes(&s, 0o100644).unwrap();
         assert_eq!(c.set.atime, SetTime::At(Time { sec: 1000, nsec: 0 }));
@@ -1363,7 +1343,7 @@ mod tests {
             })
         );
 
-        let mut s = donttouch_stat();
+        let mut s = Stat::dont_touch();
         s.n_gid = 50;
         let c = wstat_changes(&s, 0o100644).unwrap();
         assert_eq!((c.set.uid, c.set.gid), (None, Some(50)));
@@ -1375,7 +1355,7 @@ mod tests {
         s.n_uid = u32::MAX;
         assert_eq!(wstat_changes(&s, 0o100644), Ok(WstatChanges::default()));
 
-        let mut s = donttouch_stat();
+        let mut s = Stat::dont_touch();
         s.name = P9String::new(&b"new"[..]);
         s.length = 0;
         let c = wstat_changes(&s, 0o100644).unwrap();

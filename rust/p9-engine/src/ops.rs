@@ -78,7 +78,7 @@ impl<B: Backend> Server<B> {
         };
         let m = |r: Rmessage<'static>| Ok(Reply::Msg(r));
         match msg {
-            Tmessage::Version { msize, version } => self.version(req, msize, &version),
+            Tmessage::Version { msize, version } => self.version(msize, &version),
             Tmessage::Auth { .. } => Err(EOPNOTSUPP),
             Tmessage::Flush { oldtag } => {
                 self.flush(req, oldtag);
@@ -354,7 +354,7 @@ impl<B: Backend> Server<B> {
             Tmessage::Write { fid, offset, data } => self.write(req, fid, offset, data),
             Tmessage::Clunk { fid } => {
                 let f = self.fids.remove(fid)?;
-                self.release(req, f)?;
+                self.release(f)?;
                 m(Rmessage::Clunk)
             }
             Tmessage::Remove { fid } => {
@@ -397,8 +397,8 @@ impl<B: Backend> Server<B> {
         self.qids.get().ok_or(EIO)?.qid(&attr.file_id())
     }
 
-    fn version(&self, req: &Request, msize: u32, version: &P9String) -> Result<Reply, Errno> {
-        self.reset(req)?;
+    fn version(&self, msize: u32, version: &P9String) -> Result<Reply, Errno> {
+        self.reset();
         let proto = match version.as_bytes() {
             b"9P2000.L" => Proto::DotL,
             b"9P2000.u" => Proto::DotU,
@@ -433,17 +433,16 @@ impl<B: Backend> Server<B> {
 
     /// Drop every fid (Tversion), committing pending xattr writes as
     /// 9p.c's `free_fid` does; the closes run on a worker.
-    pub(crate) fn reset(&self, req: &Request) -> Result<(), Errno> {
+    pub(crate) fn reset(&self) {
         let fids = self.fids.clear();
         if fids.is_empty() {
-            return Ok(());
+            return;
         }
-        self.offload_uncancellable(req, || {
+        self.offload_uncancellable(|| {
             for f in fids {
                 let _ = self.release_now(f);
             }
         });
-        Ok(())
     }
 
     fn attach(&self, req: &Request, fid: u32, aname: &P9String, uid: u32) -> Result<Reply, Errno> {
@@ -672,33 +671,38 @@ impl<B: Backend> Server<B> {
         let flags = dotu::omode_flags(omode) | O_CREAT;
         let perm_bits = dotu::create_mode(perm, &kind);
         let (node, handle, attr, iounit) = self.offload(req, || {
-            let created = match &kind {
-                CreateKind::File => {
-                    let (node, h, attr) = self.with_fd_retry(|| {
+            let file =
+                match &kind {
+                    CreateKind::File => Some(self.with_fd_retry(|| {
                         self.backend.create(&dir, name, flags, perm_bits, &cred)
-                    })?;
-                    (node, Some(h), attr)
-                }
-                other => {
-                    match other {
-                        CreateKind::Dir => {
-                            self.backend.mkdir(&dir, name, perm_bits, &cred)?;
-                        }
-                        CreateKind::Symlink(target) => {
-                            self.backend.symlink(&dir, name, target, &cred)?;
-                        }
-                        CreateKind::Link(_) => {
-                            let target = link_target.as_deref().ok_or(EINVAL)?;
-                            self.backend.link(target, &dir, name)?;
-                        }
-                        CreateKind::Device { mode, rdev } => {
-                            self.backend.mknod(&dir, name, *mode, *rdev, &cred)?;
-                        }
-                        CreateKind::Fifo | CreateKind::Socket => {
-                            self.backend.mknod(&dir, name, perm_bits, 0, &cred)?;
-                        }
-                        CreateKind::File => unreachable!("handled above"),
+                    })?),
+                    CreateKind::Dir => {
+                        self.backend.mkdir(&dir, name, perm_bits, &cred)?;
+                        None
                     }
+                    CreateKind::Symlink(target) => {
+                        self.backend.symlink(&dir, name, target, &cred)?;
+                        None
+                    }
+                    CreateKind::Link(_) => {
+                        let target = link_target.as_deref().ok_or(EINVAL)?;
+                        self.backend.link(target, &dir, name)?;
+                        None
+                    }
+                    CreateKind::Device { mode, rdev } => {
+                        self.backend.mknod(&dir, name, *mode, *rdev, &cred)?;
+                        None
+                    }
+                    CreateKind::Fifo | CreateKind::Socket => {
+                        self.backend.mknod(&dir, name, perm_bits, 0, &cred)?;
+                        None
+                    }
+                };
+            let created = match file {
+                Some((node, h, attr)) => (node, Some(h), attr),
+                // Anything but a file: reach the new entry; a directory is
+                // opened, as 9p.c does.
+                None => {
                     let (node, attr) = self.backend.walk(&dir, &[name])?.pop().ok_or(ENOENT)?;
                     let h = if is_dir(&attr) {
                         Some(self.with_fd_retry(|| self.backend.opendir(&node))?)
@@ -950,7 +954,7 @@ impl<B: Backend> Server<B> {
                     let child = self.backend.walk(&node, &[&name])?.pop().ok_or(ENOENT)?;
                     self.backend.readlink(&child.0)?
                 } else {
-                    self.extension_of(&attr)
+                    dotu::stat_extension(&attr)
                 };
                 let qid = self.qid(&attr)?;
                 let stat = dotu::stat_of(&attr, qid, &name, &ext);
@@ -1033,37 +1037,18 @@ impl<B: Backend> Server<B> {
     /// 9P2000.u Twstat (9p.c `v9fs_wstat`).
     fn wstat(&self, req: &Request, fid: u32, stat: Stat) -> Result<Reply, Errno> {
         let f = self.fids.get(fid).map_err(|_| EINVAL)?;
-        let node = f.node();
-        let opened = f.handle();
-        let open = opened.is_some();
-        let OpenRef {
-            handle: h,
-            flags,
-            dir,
-        } = opened.unwrap_or(OpenRef {
-            handle: None,
-            flags: 0,
-            dir: false,
-        });
         if stat.is_dont_touch() {
-            // "Change nothing" means fsync.
-            if !open {
-                return Err(EBADF);
-            }
-            self.offload(req, || {
-                let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
-                self.backend.fsync(&h.h, false)
-            })?;
+            // "Change nothing" means fsync (EBADF when the fid is not open).
+            self.with_open_file(req, fid, |_, h| self.backend.fsync(&h.h, false))?;
             return Ok(Reply::Msg(Rmessage::Wstat));
         }
         self.check_writable()?;
+        let node = f.node();
+        // The open file, so that open-but-unlinked files can be changed.
+        let handle = f.handle().and_then(|o| o.handle);
         let renamed = self.offload(req, || {
             let attr = self.backend.getattr(&node)?;
             let changes = dotu::wstat_changes(&stat, attr.mode)?;
-            let handle = match (&h, open) {
-                (Some(h), _) => Some(h.clone()),
-                _ => None,
-            };
             self.backend
                 .setattr(&node, handle.as_deref().map(|h| &h.h), &changes.set)?;
             let renamed = match changes.rename_to {
@@ -1101,12 +1086,8 @@ impl<B: Backend> Server<B> {
         if attr.mode & S_IFMT == S_IFLNK {
             self.backend.readlink(node)
         } else {
-            Ok(self.extension_of(attr))
+            Ok(dotu::stat_extension(attr))
         }
-    }
-
-    fn extension_of(&self, attr: &Attr) -> Vec<u8> {
-        dotu::stat_extension(attr)
     }
 
     /// Run `op` in one offload on the open handle of fid `fid` (reopened
@@ -1158,14 +1139,14 @@ impl<B: Backend> Server<B> {
 
     /// Tclunk: commit a pending xattr write, and close what the fid holds
     /// if this was its last user, on a worker.  Nothing to do, no offload.
-    fn release(&self, req: &Request, f: Arc<FidOf<B>>) -> Result<(), Errno> {
+    fn release(&self, f: Arc<FidOf<B>>) -> Result<(), Errno> {
         let pending_xattr = matches!(&*f.state(), FidState::Xattr(x) if !x.walk);
         let holds_handle = f.handle().is_some_and(|o| o.handle.is_some());
         let last_holder = holds_handle && Arc::strong_count(&f) == 1;
         if !pending_xattr && !last_holder {
             return Ok(());
         }
-        self.offload_uncancellable(req, || self.release_now(f))
+        self.offload_uncancellable(|| self.release_now(f))
     }
 
     /// Commit a pending xattr write of `f` and drop it.  Runs on the worker.

@@ -251,11 +251,7 @@ impl<B: Backend> Server<B> {
 
     /// [`Server::offload`] for work that must happen even when cancelled
     /// (closing what a clunked fid held).
-    pub(crate) fn offload_uncancellable<R: Send>(
-        &self,
-        _req: &Request,
-        f: impl FnOnce() -> R + Send,
-    ) -> R {
+    pub(crate) fn offload_uncancellable<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         self.counters.offloads.fetch_add(1, Ordering::Relaxed);
         offload::run_in_worker(f)
     }

@@ -514,18 +514,24 @@ mod tests {
         }
     }
 
-    /// [`stat_at`] stats a name beneath a directory without following a
-    /// final symbolic link, and refuses `..` and paths.
-    #[test]
-    fn stat_at_names_one_entry() {
+    /// A fresh directory on tmpfs (removed when the guard drops) and its
+    /// node.
+    fn temp_root(name: &str) -> (Dir, Node) {
         let path = std::path::PathBuf::from(format!(
-            "/dev/shm/p9-native-unit-statat-{}",
+            "/dev/shm/p9-native-unit-{name}-{}",
             std::process::id()
         ));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir(&path).unwrap();
-        let _cleanup = Dir(path.clone());
         let root = Node::open_root(&path).unwrap();
+        (Dir(path), root)
+    }
+
+    /// [`stat_at`] stats a name beneath a directory without following a
+    /// final symbolic link, and refuses `..` and paths.
+    #[test]
+    fn stat_at_names_one_entry() {
+        let (_cleanup, root) = temp_root("statat");
         let (f, _) = create_file(&root, b"f", libc::O_RDWR, 0o644).unwrap();
         let s = symlink(&root, b"s", b"/").unwrap();
         assert_eq!(stat_at(&root, b"f").unwrap().ino, stat(&f).unwrap().ino);
@@ -545,14 +551,7 @@ mod tests {
     /// never on its target.
     #[test]
     fn utimes_proc_fallback_acts_on_the_node() {
-        let path = std::path::PathBuf::from(format!(
-            "/dev/shm/p9-native-unit-utimes-{}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir(&path).unwrap();
-        let _cleanup = Dir(path.clone());
-        let root = Node::open_root(&path).unwrap();
+        let (_cleanup, root) = temp_root("utimes");
         let (f, _) = create_file(&root, b"f", libc::O_RDWR, 0o644).unwrap();
         let s = symlink(&root, b"s", b"f").unwrap();
         let old = libc::timespec {
