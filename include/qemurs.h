@@ -15,6 +15,62 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/vfs.h>
+#include <time.h>
+
+/**
+ * `qrs_p9_backend_native_new`'s `model`: files get the owner and mode the
+ * guest asks for; failing to set them fails the request (QEMU's
+ * `security_model=passthrough`).
+ */
+#define QRS_P9_SECURITY_PASSTHROUGH 0
+
+/**
+ * `qrs_p9_backend_native_new`'s `model`: like passthrough, but failing to
+ * set owner or mode is ignored (`security_model=none`).
+ */
+#define QRS_P9_SECURITY_NONE 1
+
+/**
+ * `QrsP9Config.versions`: 9P2000.L.
+ */
+#define QRS_P9_VERSION_DOTL 1
+
+/**
+ * `QrsP9Config.versions`: 9P2000.u.
+ */
+#define QRS_P9_VERSION_DOTU 2
+
+/**
+ * `QrsP9Config.multidevs`: use inode numbers as they are, warn once about
+ * files on other devices (QEMU's `multidevs=warn`, the default).
+ */
+#define QRS_P9_MULTIDEVS_WARN 0
+
+/**
+ * `QrsP9Config.multidevs`: remap (device, inode) to distinct qid paths
+ * (`multidevs=remap`).
+ */
+#define QRS_P9_MULTIDEVS_REMAP 1
+
+/**
+ * `QrsP9Config.multidevs`: refuse files on other devices with `ENODEV`
+ * (`multidevs=forbid`).
+ */
+#define QRS_P9_MULTIDEVS_FORBID 2
+
+/**
+ * `QrsP9BackendOps.flags`: paths are `/`-separated NUL-terminated names
+ * under the export (QEMU's `V9FS_PATHNAME_FSCONTEXT`, set by 9p-local).
+ * The engine then serialises renames against other requests, fixes the
+ * paths of every fid after a rename (9p.c `v9fs_fix_path`), and derives
+ * the parent and name of a fid for Trename and Tstat from its path.
+ * Without it paths are opaque and Trename of a fid is `EOPNOTSUPP`.
+ */
+#define QRS_P9_BACKEND_PATHNAMES 1
 
 /**
  * How many storage keys can exist at once.
@@ -26,6 +82,21 @@
  * destructors keep storing values.
  */
 #define QRS_STORAGE_DESTRUCTOR_ITERATIONS 4
+
+/**
+ * A backend, before a server takes it (opaque).
+ */
+typedef struct QrsP9Backend QrsP9Backend;
+
+/**
+ * A received request, to be run by `qrs_p9_handle` (opaque).
+ */
+typedef struct QrsP9Request QrsP9Request;
+
+/**
+ * A 9P server (opaque).
+ */
+typedef struct QrsP9Server QrsP9Server;
 
 /**
  * The host's coroutine operations, registered once with
@@ -50,6 +121,363 @@ typedef struct {
    */
   void (*resume)(void *co);
 } QrsOffloadHooks;
+
+/**
+ * An opaque path, made only by the backend's `name_to_path` (QEMU's
+ * `V9fsPath`: a NUL-terminated string for 9p-local, with `size` counting
+ * the NUL; a node pointer for 9p-synth).  Borrowed for the duration of a
+ * call.
+ */
+typedef struct {
+  /**
+   * The bytes.
+   */
+  const uint8_t *data;
+  /**
+   * How many.
+   */
+  size_t size;
+} QrsP9Path;
+
+/**
+ * The credentials and creation parameters of a request (QEMU's `FsCred`).
+ */
+typedef struct {
+  /**
+   * Owner (`fc_uid`); `(uint32_t)-1` leaves it unchanged in `chown`.
+   */
+  uint32_t uid;
+  /**
+   * Group (`fc_gid`); `(uint32_t)-1` leaves it unchanged in `chown`.
+   */
+  uint32_t gid;
+  /**
+   * Mode bits (`fc_mode`): permissions, and the file type for `mknod`.
+   */
+  uint32_t mode;
+  /**
+   * Device number for `mknod` (`fc_rdev`).
+   */
+  uint64_t rdev;
+} QrsP9Cred;
+
+/**
+ * Called by `readdir` for each entry, with the `ctx` given to it: return 0
+ * to go on, non-zero to stop (the entry was not taken; the next Treaddir
+ * resumes at it through its offset).
+ */
+typedef int (*QrsP9DirentFn)(void *ctx, const struct dirent *entry);
+
+/**
+ * A byte-range lock (Tlock, Tgetlock).
+ */
+typedef struct {
+  /**
+   * `P9_LOCK_TYPE_RDLCK` (0), `WRLCK` (1) or `UNLCK` (2).
+   */
+  uint8_t type_;
+  /**
+   * First byte.
+   */
+  uint64_t start;
+  /**
+   * Length; 0 means to the end of the file.
+   */
+  uint64_t length;
+  /**
+   * The guest's process id.
+   */
+  uint32_t proc_id;
+} QrsP9Lock;
+
+/**
+ * A backend in C.  Every function gets the `opaque` given to
+ * `qrs_p9_backend_c_new` first, may block (the engine calls them on worker
+ * threads, never on a coroutine's home thread, and concurrently), and
+ * returns 0 or a byte count on success and a negative errno on failure
+ * (QEMU's functions return -1 with `errno` set: the adapter returns
+ * `-errno`).  Paths are `QrsP9Path` values that `name_to_path` produced;
+ * names are single NUL-terminated components, never `/`-containing, `.`
+ * or `..` (except where said).  Open state is an opaque `void *` the
+ * backend allocates in `open`, `opendir` or `open2` and frees in `close`
+ * or `closedir` (QEMU: a `V9fsFidOpenState`).  Functions marked optional
+ * may be NULL; all others are required.
+ */
+typedef struct {
+  /**
+   * `QRS_P9_BACKEND_*` bits.
+   */
+  uint32_t flags;
+  /**
+   * Write the path of `name` in directory `dir` into `out` (at most
+   * `out_size` bytes) and return its length, or `-ENAMETOOLONG` if it
+   * does not fit.  `dir` is NULL for the root, with `name` "/"
+   * (Tattach).  `name` may be "." or "..": `..` of the root is never
+   * asked for.  Must not block: it also runs under the fid table's lock
+   * after renames.
+   */
+  ptrdiff_t (*name_to_path)(void *opaque, const QrsP9Path *dir, const char *name, uint8_t *out, size_t out_size);
+  /**
+   * `lstat(2)` of `path`.
+   */
+  int (*lstat)(void *opaque, const QrsP9Path *path, struct stat *st);
+  /**
+   * Optional: the inode generation (`FS_IOC_GETVERSION`) of the file
+   * at `path` whose mode is `mode`, into `*gen`; failures are ignored
+   * (QEMU's `exops.get_st_gen`).
+   */
+  int (*get_st_gen)(void *opaque, const QrsP9Path *path, uint32_t mode, uint64_t *gen);
+  /**
+   * `readlink(2)`: at most `size` bytes into `buf`, no NUL added;
+   * returns the length.
+   */
+  ptrdiff_t (*readlink)(void *opaque, const QrsP9Path *path, char *buf, size_t size);
+  /**
+   * `statfs(2)` of the filesystem holding `path`.
+   */
+  int (*statfs)(void *opaque, const QrsP9Path *path, struct statfs *st);
+  /**
+   * Set the mode of `path` to `cred->mode`.
+   */
+  int (*chmod)(void *opaque, const QrsP9Path *path, const QrsP9Cred *cred);
+  /**
+   * Set the owner of `path` to `cred->uid` and `cred->gid` (each
+   * `(uint32_t)-1`: unchanged).
+   */
+  int (*chown)(void *opaque, const QrsP9Path *path, const QrsP9Cred *cred);
+  /**
+   * Set the times of `path` (`utimensat(2)` semantics, `UTIME_NOW` and
+   * `UTIME_OMIT` included; times[0] is the access time).
+   */
+  int (*utimensat)(void *opaque, const QrsP9Path *path, const struct timespec *times);
+  /**
+   * `truncate(2)` of `path` to `size` bytes.
+   */
+  int (*truncate)(void *opaque, const QrsP9Path *path, int64_t size);
+  /**
+   * Make a device node, FIFO or socket `name` in `dir`, with type and
+   * permissions `cred->mode`, device `cred->rdev`, owner `cred->uid`,
+   * `cred->gid`.
+   */
+  int (*mknod)(void *opaque, const QrsP9Path *dir, const char *name, const QrsP9Cred *cred);
+  /**
+   * Make directory `name` in `dir` with `cred`'s mode and owner.
+   */
+  int (*mkdir)(void *opaque, const QrsP9Path *dir, const char *name, const QrsP9Cred *cred);
+  /**
+   * Make symbolic link `name` in `dir` pointing to `target`, owned by
+   * `cred`'s uid and gid.
+   */
+  int (*symlink)(void *opaque, const char *target, const QrsP9Path *dir, const char *name, const QrsP9Cred *cred);
+  /**
+   * Make hard link `name` in `dir` to the file at `target`.
+   */
+  int (*link)(void *opaque, const QrsP9Path *target, const QrsP9Path *dir, const char *name);
+  /**
+   * Rename `oldname` in `olddir` to `newname` in `newdir`.
+   */
+  int (*renameat)(void *opaque, const QrsP9Path *olddir, const char *oldname, const QrsP9Path *newdir, const char *newname);
+  /**
+   * Remove `name` from `dir`; `flags` is 0 or `AT_REMOVEDIR`.
+   */
+  int (*unlinkat)(void *opaque, const QrsP9Path *dir, const char *name, int flags);
+  /**
+   * Optional: remove the file or empty directory at `path` (Tremove;
+   * QEMU's `remove`).  When NULL, Tremove is `unlinkat` of the parent
+   * and name (`QRS_P9_BACKEND_PATHNAMES`), else `EOPNOTSUPP`.
+   */
+  int (*remove)(void *opaque, const QrsP9Path *path);
+  /**
+   * Open the file at `path` with Linux open flags `flags` (never
+   * `O_CREAT`); store the open state in `*handle`.
+   */
+  int (*open)(void *opaque, const QrsP9Path *path, int flags, void **handle);
+  /**
+   * Open the directory at `path` for `readdir`; store the open state in
+   * `*handle`.
+   */
+  int (*opendir)(void *opaque, const QrsP9Path *path, void **handle);
+  /**
+   * Create and open regular file `name` in `dir` with Linux open flags
+   * `flags` (including `O_CREAT`) and `cred`'s mode and owner; store the
+   * open state in `*handle`.
+   */
+  int (*open2)(void *opaque, const QrsP9Path *dir, const char *name, int flags, const QrsP9Cred *cred, void **handle);
+  /**
+   * Close a file opened by `open` or `open2`, freeing `handle`.
+   */
+  int (*close)(void *opaque, void *handle);
+  /**
+   * Close a directory opened by `opendir`, freeing `handle`.
+   */
+  int (*closedir)(void *opaque, void *handle);
+  /**
+   * `preadv(2)` at `offset`; returns the bytes read (short only at end
+   * of file).
+   */
+  ptrdiff_t (*preadv)(void *opaque, void *handle, const struct iovec *iov, int iovcnt, int64_t offset);
+  /**
+   * `pwritev(2)` at `offset`; returns the bytes written.
+   */
+  ptrdiff_t (*pwritev)(void *opaque, void *handle, const struct iovec *iov, int iovcnt, int64_t offset);
+  /**
+   * `fsync(2)` (`fdatasync` when `datasync` is non-zero) of a file, or
+   * of a directory when `is_dir` is non-zero.
+   */
+  int (*fsync)(void *opaque, void *handle, int is_dir, int datasync);
+  /**
+   * Read the directory `handle` from position `offset` (0: rewind; else
+   * a `d_off` it reported before: seek there), calling `emit(ctx,
+   * entry)` for each entry, `.` and `..` included, until `emit` returns
+   * non-zero or the directory ends.  Each entry's `d_off` is the
+   * position just after it.  One call per Treaddir (QEMU:
+   * `seekdir`/`rewinddir`, then `readdir` in a loop).
+   */
+  int (*readdir)(void *opaque, void *handle, int64_t offset, QrsP9DirentFn emit, void *ctx);
+  /**
+   * Optional: `lgetxattr(2)`: the value of `name` into `value` (at most
+   * `size` bytes; `size` 0 asks for the length); returns the length.
+   * NULL: `EOPNOTSUPP`.
+   */
+  ptrdiff_t (*lgetxattr)(void *opaque, const QrsP9Path *path, const char *name, void *value, size_t size);
+  /**
+   * Optional: `llistxattr(2)`: NUL-separated names into `list` (`size`
+   * 0 asks for the length); returns the length.  NULL: `EOPNOTSUPP`.
+   */
+  ptrdiff_t (*llistxattr)(void *opaque, const QrsP9Path *path, void *list, size_t size);
+  /**
+   * Optional: `lsetxattr(2)` with `XATTR_CREATE`/`XATTR_REPLACE`
+   * `flags`.  NULL: `EOPNOTSUPP`.
+   */
+  int (*lsetxattr)(void *opaque, const QrsP9Path *path, const char *name, const void *value, size_t size, int flags);
+  /**
+   * Optional: `lremovexattr(2)`.  NULL: `EOPNOTSUPP`.
+   */
+  int (*lremovexattr)(void *opaque, const QrsP9Path *path, const char *name);
+  /**
+   * Optional: take or release a byte-range lock without waiting:
+   * return 0 when done, 1 when it conflicts with another lock (the guest
+   * retries), or a negative errno.  NULL grants everything, as 9p.c does.
+   */
+  int (*lock)(void *opaque, void *handle, const QrsP9Lock *lock);
+  /**
+   * Optional: test `*lock` for a conflict: overwrite it with the
+   * conflicting lock, or set its `type_` to `UNLCK` (2) if there is none.
+   * NULL reports none, as 9p.c does.
+   */
+  int (*getlock)(void *opaque, void *handle, QrsP9Lock *lock);
+} QrsP9BackendOps;
+
+/**
+ * How a server behaves.  Fill it with `qrs_p9_config_init`, then change
+ * what differs.
+ */
+typedef struct {
+  /**
+   * The largest msize the transport carries (QEMU: its `msize_limit`);
+   * Tversion caps the client's msize to it.  At least 4096.
+   */
+  uint32_t msize_max;
+  /**
+   * `QRS_P9_VERSION_*` bits: the dialects Tversion may negotiate.
+   */
+  uint32_t versions;
+  /**
+   * A `QRS_P9_MULTIDEVS_*` value.
+   */
+  uint32_t multidevs;
+  /**
+   * Bound on live xattr fids (`max_xattr=`); 0: unbounded.
+   */
+  uint32_t max_xattr;
+  /**
+   * Bound on live fids; beyond it new fids get `ENFILE`.
+   */
+  uint32_t fids_max;
+  /**
+   * Open files above which idle ones are closed and later reopened;
+   * 0: from `RLIMIT_NOFILE`, as 9p.c does.
+   */
+  uint32_t open_high_water;
+  /**
+   * 0: coroutine mode (`qrs_p9_receive`, `qrs_p9_handle`); else thread
+   * mode with this many request threads (`qrs_p9_submit`).
+   */
+  uint32_t threads;
+  /**
+   * Non-zero: refuse every change with `EROFS` (`readonly=on`).
+   */
+  uint8_t readonly;
+} QrsP9Config;
+
+/**
+ * Where replies go: the host's transport (QEMU's `V9fsTransport`).  Both
+ * functions get the `opaque` given to `qrs_p9_server_new` and the `pdu`
+ * given with the request.
+ */
+typedef struct {
+  /**
+   * Give the buffers for `pdu`'s reply of `size` bytes: store an array
+   * of `*niov` iovecs in `*iov`, valid and unused by anyone else until
+   * `complete` (QEMU: `init_in_iov_from_pdu`).  Return 0, or a negative
+   * errno when there are none (the request then completes with no
+   * reply).  May be called more than once per request; the reply is in
+   * the buffers given last.  Buffers smaller than `size` are used as
+   * far as they go.  Coroutine mode: called in the request's coroutine,
+   * which it may suspend (Xen waits for ring space).  Thread mode:
+   * called on a server thread.
+   */
+  int32_t (*reply_buffers)(void *opaque, void *pdu, size_t size, const struct iovec **iov, size_t *niov);
+  /**
+   * `pdu` is finished: its reply is the first `len` bytes of the
+   * buffers, or there is no reply when `len` is 0 (it was cancelled by
+   * Tflush, or could not be answered); the host sends it and may free
+   * `pdu` and its buffers (QEMU: `push_and_notify`).  Called exactly once
+   * per request, from `qrs_p9_handle` in coroutine mode, on a server
+   * thread in thread mode; before any Tflush of this request is
+   * answered.
+   */
+  void (*complete)(void *opaque, void *pdu, size_t len);
+} QrsP9Transport;
+
+/**
+ * Counters of a server.
+ */
+typedef struct {
+  /**
+   * Requests finished (replied to or cancelled).
+   */
+  uint64_t requests;
+  /**
+   * Offloads made: worker hops in coroutine mode.
+   */
+  uint64_t offloads;
+  /**
+   * Requests cancelled by Tflush (completed with no reply).
+   */
+  uint64_t cancelled;
+  /**
+   * Live fids.
+   */
+  uint64_t fids;
+  /**
+   * Open file and directory handles.
+   */
+  uint64_t open_handles;
+  /**
+   * Handles closed by reclaim.
+   */
+  uint64_t reclaimed;
+  /**
+   * Live xattr fids (what QEMU's synth backend reports in
+   * `/stat/xattr_count`).
+   */
+  uint64_t xattr_fids;
+  /**
+   * Requests received and not yet finished.
+   */
+  uint64_t active;
+} QrsP9Stats;
 
 /**
  * Returns the current coroutine's slot, or NULL outside a coroutine.
@@ -112,6 +540,171 @@ int32_t qrs_offload_stop(void);
  * waits; it must not unwind.
  */
 int32_t qrs_co_run_in_worker(int32_t (*func)(void *opaque), void *opaque);
+
+/**
+ * Make a native passthrough backend serving the host directory `root`
+ * (a NUL-terminated path) with security model `model`
+ * (`QRS_P9_SECURITY_*`): one `O_PATH` descriptor per fid, lookups that
+ * cannot leave `root`, special files never opened.  On success `*out` is
+ * a new backend owned by the caller (pass it to `qrs_p9_server_new` or
+ * `qrs_p9_backend_free`).
+ *
+ * Returns 0, `-EINVAL` if `root` or `out` is NULL or `model` is unknown,
+ * or the negative errno of opening `root` (e.g. `-ENOENT`, `-ENOTDIR`).
+ * Thread-safe.
+ *
+ * # Safety
+ * `root` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+int32_t qrs_p9_backend_native_new(const char *root, uint32_t model, QrsP9Backend **out);
+
+/**
+ * Make a backend that calls the C functions of `ops` (copied) with
+ * `opaque` as their first argument; see `QrsP9BackendOps` for what each
+ * must do.  On success `*out` is a new backend owned by the caller.
+ *
+ * Returns 0, or `-EINVAL` if `ops` or `out` is NULL or a required
+ * function of `ops` is NULL.  Thread-safe.
+ *
+ * # Safety
+ * `ops` is NULL or a readable `QrsP9BackendOps` whose functions behave as
+ * documented there and may be called from any thread, concurrently;
+ * `opaque` stays valid until the server using the backend is freed;
+ * `out` is NULL or writable.
+ */
+int32_t qrs_p9_backend_c_new(const QrsP9BackendOps *ops, void *opaque, QrsP9Backend **out);
+
+/**
+ * Free a backend that no server took.  NULL is ignored.
+ *
+ * # Safety
+ * `backend` is NULL or was returned by a `qrs_p9_backend_*_new` function
+ * and not passed to `qrs_p9_server_new` or freed since.
+ */
+void qrs_p9_backend_free(QrsP9Backend *backend);
+
+/**
+ * Fill `*config` with the defaults: msize up to QEMU's virtio limit
+ * (`(1024 - 2) * 4096`), both dialects, `multidevs=warn`, 1024 xattr fids,
+ * the engine's fid bound, reclaim from `RLIMIT_NOFILE`, coroutine mode,
+ * writable.  NULL is ignored.  Thread-safe.
+ *
+ * # Safety
+ * `config` is NULL or writable.
+ */
+void qrs_p9_config_init(QrsP9Config *config);
+
+/**
+ * Make a server for `backend` with `config` (copied), sending replies
+ * through `transport` (copied) with `opaque`.  The server takes
+ * `backend`, also when it fails.  Thread mode starts `config->threads`
+ * threads.  On success `*out` is the new server, owned by the caller
+ * (`qrs_p9_server_free`).
+ *
+ * Returns 0; `-EINVAL` if a pointer or a transport function is NULL, or
+ * `config` is invalid (msize below 4096, no or unknown versions, unknown
+ * multidevs, fids_max 0); `-EAGAIN` if a thread cannot be created.
+ *
+ * # Safety
+ * `config` and `transport` are NULL or readable; `backend` is NULL or an
+ * unused backend from `qrs_p9_backend_*_new`; `out` is NULL or writable.
+ * The transport's functions may be called with `opaque` from the server's
+ * threads (thread mode) or the host's home thread (coroutine mode) until
+ * `qrs_p9_server_free` returns.
+ */
+int32_t qrs_p9_server_new(const QrsP9Config *config, QrsP9Backend *backend, const QrsP9Transport *transport, void *opaque, QrsP9Server **out);
+
+/**
+ * Free a server and its backend.  Thread mode: requests already submitted
+ * run to completion first, then the threads are joined.  Coroutine mode:
+ * no request may be in flight (call `qrs_p9_server_reset` first).  NULL
+ * is ignored.
+ *
+ * # Safety
+ * `server` is NULL or a live server from `qrs_p9_server_new`, not used by
+ * any other thread during or after the call; not called from a transport
+ * function or a backend function.
+ */
+void qrs_p9_server_free(QrsP9Server *server);
+
+/**
+ * Reset the server, as a transport reset or unplug needs (QEMU
+ * `v9fs_reset`): wait for every request received so far to finish, clunk
+ * every fid (closing what it holds, committing pending xattr writes), and
+ * forget the negotiated session.  Coroutine mode: call it in a coroutine
+ * on the home thread (it suspends while it waits; QEMU polls its event
+ * loop until that coroutine ends) or outside coroutines on a thread that
+ * the requests do not need.  Thread mode: call it from any thread but the
+ * server's own.  Requests that never finish (e.g. a read the backend
+ * blocks until flushed) make it wait forever, as in QEMU.
+ *
+ * Returns 0, or `-EINVAL` if `server` is NULL.
+ *
+ * # Safety
+ * `server` is NULL or a live server; not called from a transport or
+ * backend function.
+ */
+int32_t qrs_p9_server_reset(const QrsP9Server *server);
+
+/**
+ * Copy the server's counters into `*out`.  Thread-safe; callable from
+ * backend functions (QEMU's synth backend reads `xattr_fids`).
+ *
+ * Returns 0, or `-EINVAL` if a pointer is NULL.
+ *
+ * # Safety
+ * `server` is NULL or a live server; `out` is NULL or writable.
+ */
+int32_t qrs_p9_server_stats(const QrsP9Server *server, QrsP9Stats *out);
+
+/**
+ * Coroutine mode, step 1: a request arrived.  `req` is `niov` iovecs
+ * holding the request's bytes (QEMU: the element's `out_sg`); `pdu` is
+ * the host's handle for it, passed back to the transport.  Call it on the
+ * home thread, in arrival order, and without waiting: it registers the
+ * tag so that a later Tflush finds the request even before it runs.  On
+ * success `*out` is the request, which must be passed to `qrs_p9_handle`
+ * exactly once.  Also usable in thread mode by hosts with threads of
+ * their own.
+ *
+ * Returns 0, or `-EINVAL` if `server` or `out` is NULL, or `req` is NULL
+ * with `niov` non-zero, or an iovec with a length has a NULL base.
+ *
+ * # Safety
+ * `server` is NULL or a live server; `req` is NULL or `niov` readable
+ * iovecs whose memory stays valid and unchanged until the transport's
+ * `complete` for `pdu`; `out` is NULL or writable.
+ */
+int32_t qrs_p9_receive(const QrsP9Server *server, void *pdu, const struct iovec *req, size_t niov, QrsP9Request **out);
+
+/**
+ * Coroutine mode, step 2: run `request` (from `qrs_p9_receive`) in the
+ * calling coroutine, which it may suspend (offloads, Tflush waits, the
+ * transport's `reply_buffers`), and complete it through the transport
+ * before returning.  Frees `request`.  NULL `request` is ignored.  Call
+ * it in a coroutine on the home thread (outside a coroutine, backend
+ * calls and waits block the calling thread instead).
+ *
+ * # Safety
+ * `server` is the live server `request` was received by; `request` is
+ * NULL or from `qrs_p9_receive` and not handled before.
+ */
+void qrs_p9_handle(const QrsP9Server *server, QrsP9Request *request);
+
+/**
+ * Thread mode: a request arrived (as for `qrs_p9_receive`); it runs on
+ * one of the server's threads, which call the transport's
+ * `reply_buffers` and `complete` for it.  Requests start in submission
+ * order; call it from one thread per transport, or serialise the calls.
+ *
+ * Returns 0; `-EINVAL` as for `qrs_p9_receive`; `-EOPNOTSUPP` in
+ * coroutine mode.  On failure `complete` is not called.
+ *
+ * # Safety
+ * As for `qrs_p9_receive`; `pdu` and the request's memory may be used by
+ * the server's threads until `complete`.
+ */
+int32_t qrs_p9_submit(const QrsP9Server *server, void *pdu, const struct iovec *req, size_t niov);
 
 /**
  * Register the host's slot hook: `hook()` returns the address of the

@@ -12,9 +12,11 @@
 #![warn(missing_docs)]
 
 mod offload;
+mod p9;
 mod storage;
 
 pub use offload::*;
+pub use p9::*;
 pub use storage::*;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1245,7 +1245,7 @@ fn clunk_then_use_is_enoent() {
     // The number can be reused.
     env.client.walk::<&str>(env.root, f, &[]).unwrap();
     assert!(env.client.getattr(f, getattr::BASIC).is_ok());
-    assert_eq!(env.server().stats().active, 0);
+    env.wait_idle();
 }
 
 // ----------------------------------------------------------------------
@@ -1924,7 +1924,7 @@ fn flush_answers_after_the_flushed_request() {
             }
         }
     }
-    assert_eq!(env.server().stats().active, 0);
+    env.wait_idle();
 }
 
 #[test]

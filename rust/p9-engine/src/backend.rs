@@ -275,11 +275,14 @@ pub trait Backend: Send + Sync + 'static {
     /// Flush to stable storage (Tfsync).
     fn fsync(&self, handle: &Self::Handle, datasync: bool) -> Result<()>;
 
-    /// Read directory entries starting at position `offset` (0: the start,
-    /// else a [`DirEntry::next`] seen before), passing each to `sink` until
-    /// it returns `false` or the directory ends: one call per Treaddir.
+    /// Read directory entries of the open directory `handle` (opened from
+    /// `dir`, the fid's node now) starting at position `offset` (0: the
+    /// start, else a [`DirEntry::next`] seen before), passing each to
+    /// `sink` until it returns `false` or the directory ends: one call per
+    /// Treaddir.  `want_attr` asks for [`DirEntry::attr`].
     fn readdir(
         &self,
+        dir: &Self::Node,
         handle: &Self::Handle,
         offset: u64,
         want_attr: bool,

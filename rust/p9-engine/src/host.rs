@@ -12,94 +12,54 @@
 //!
 //! Replies are delivered in the order 9P requires around Tflush: a flushed
 //! request's reply (if it sends one) reaches its callback before the
-//! Rflush reaches the Tflush's callback.  (The server answers a Tflush only
-//! once the flushed request has finished; the host additionally holds the
-//! Rflush back until the flushed request's callback has returned.)
+//! Rflush reaches the Tflush's callback, because a request is finished
+//! (dropping its [`crate::Handled`]) only after its callback returned.
 //!
-//! A panic in [`Server::handle`] or in a completion callback is caught on
-//! the pool thread: the request's callback gets `None` (no reply) if it has
-//! not been called yet, and the thread goes on with the next request.
+//! [`Server::handle`] answers a panic inside a request with `EIO`; a panic
+//! in a completion callback is caught on the pool thread, which goes on
+//! with the next request.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
-use p9_wire::msgtype::TFLUSH;
-use p9_wire::{Header, SgView};
+use p9_wire::SgView;
 
 use crate::backend::Backend;
-use crate::server::{Server, Ticket};
+use crate::server::{ReplyBuffers, Server, Ticket};
 
-/// A request's completion callback: the reply bytes, or `None` when the
-/// server sends no reply.
-type Done = Box<dyn FnOnce(Option<Vec<u8>>) + Send + 'static>;
+/// A request queued to a [`ThreadHost`]: its bytes, and what a pool thread
+/// does with it.
+pub trait Job<B: Backend>: Send + 'static {
+    /// The request bytes (read by [`Server::receive`] at submission and by
+    /// [`Server::handle`] later).
+    fn request(&self) -> SgView<'_>;
 
-/// Set once a request's callback has returned.
-#[derive(Default)]
-struct Latch {
-    set: Mutex<bool>,
-    cv: Condvar,
-}
-
-impl Latch {
-    fn open(&self) {
-        *self.set.lock().unwrap_or_else(PoisonError::into_inner) = true;
-        self.cv.notify_all();
-    }
-
-    fn wait(&self) {
-        let mut set = self.set.lock().unwrap_or_else(PoisonError::into_inner);
-        while !*set {
-            set = self.cv.wait(set).unwrap_or_else(PoisonError::into_inner);
-        }
-    }
-}
-
-/// A received request waiting for a pool thread.
-struct Job {
-    ticket: Ticket,
-    req: Vec<u8>,
-    done: Done,
-    /// The request's tag and its delivery latch (none without a tag).
-    delivered: Option<(u16, Arc<Latch>)>,
-    /// Tflush: the flushed request's latch, to wait for before delivering.
-    after: Option<Arc<Latch>>,
+    /// On a pool thread: pass `ticket` to [`Server::handle`] with
+    /// [`Job::request`]'s bytes, send the reply, then drop the
+    /// [`crate::Handled`].
+    fn run(self: Box<Self>, server: &Server<B>, ticket: Ticket);
 }
 
 /// The queue shared by the submitters and the pool threads.
-struct Queue {
-    jobs: VecDeque<Job>,
-    /// Tag → delivery latch of the newest request with that tag not yet
-    /// delivered (the one a Tflush names, as in the server).
-    latches: HashMap<u16, Arc<Latch>>,
+struct Queue<B: Backend> {
+    jobs: VecDeque<(Ticket, Box<dyn Job<B>>)>,
     /// Set by `Drop`: threads exit once the queue is empty.
     shutdown: bool,
 }
 
-struct Shared {
-    queue: Mutex<Queue>,
+struct Shared<B: Backend> {
+    queue: Mutex<Queue<B>>,
     ready: Condvar,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
+impl<B: Backend> Shared<B> {
+    fn lock(&self) -> MutexGuard<'_, Queue<B>> {
         // Every critical section leaves the queue consistent.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Record that the request tagged `tag` with latch `latch` is
-    /// delivered.
-    fn delivered(&self, tag: u16, latch: &Arc<Latch>) {
-        {
-            let latches = &mut self.lock().latches;
-            if latches.get(&tag).is_some_and(|l| Arc::ptr_eq(l, latch)) {
-                latches.remove(&tag);
-            }
-        }
-        latch.open();
     }
 }
 
@@ -109,7 +69,7 @@ impl Shared {
 /// threads.
 pub struct ThreadHost<B: Backend> {
     server: Arc<Server<B>>,
-    shared: Arc<Shared>,
+    shared: Arc<Shared<B>>,
     threads: Vec<JoinHandle<()>>,
 }
 
@@ -117,10 +77,11 @@ impl<B: Backend> ThreadHost<B> {
     /// A host running `server`'s requests on `threads` threads (0: as many
     /// as `std::thread::available_parallelism`, at least 2).
     ///
-    /// # Panics
-    /// If a thread cannot be spawned.
-    pub fn new(server: Arc<Server<B>>, threads: usize) -> Self {
-        let threads = if threads == 0 {
+    /// # Errors
+    /// If a thread cannot be spawned (the threads already started are
+    /// stopped again).
+    pub fn try_new(server: Arc<Server<B>>, threads: usize) -> std::io::Result<Self> {
+        let n = if threads == 0 {
             std::thread::available_parallelism()
                 .map(NonZeroUsize::get)
                 .unwrap_or(2)
@@ -131,26 +92,32 @@ impl<B: Backend> ThreadHost<B> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
-                latches: HashMap::new(),
                 shutdown: false,
             }),
             ready: Condvar::new(),
         });
-        let threads = (0..threads)
-            .map(|n| {
-                let server = Arc::clone(&server);
-                let shared = Arc::clone(&shared);
-                std::thread::Builder::new()
-                    .name(format!("p9-host-{n}"))
-                    .spawn(move || worker(&server, &shared))
-                    .expect("spawning a p9-host thread")
-            })
-            .collect();
-        ThreadHost {
+        let mut host = ThreadHost {
             server,
             shared,
-            threads,
+            threads: Vec::with_capacity(n),
+        };
+        for i in 0..n {
+            let server = Arc::clone(&host.server);
+            let shared = Arc::clone(&host.shared);
+            let t = std::thread::Builder::new()
+                .name(format!("p9-host-{i}"))
+                .spawn(move || worker(&server, &shared))?;
+            host.threads.push(t);
         }
+        Ok(host)
+    }
+
+    /// [`ThreadHost::try_new`].
+    ///
+    /// # Panics
+    /// If a thread cannot be spawned.
+    pub fn new(server: Arc<Server<B>>, threads: usize) -> Self {
+        Self::try_new(server, threads).expect("spawning a p9-host thread")
     }
 
     /// The server this host drives.
@@ -158,40 +125,37 @@ impl<B: Backend> ThreadHost<B> {
         &self.server
     }
 
-    /// Queue one request (the bytes of exactly one 9P message, or anything
-    /// else: the server answers malformed input).  [`Server::receive`] runs
-    /// now, on the caller's thread; [`Server::handle`] later on a pool
-    /// thread, with a reply buffer of [`Server::msize`] bytes.  `done` gets
-    /// the reply bytes, or `None` when the server sends no reply (the
-    /// request was flushed, was too short to carry a tag, or its handling
-    /// panicked).  `done` runs on a pool thread.
-    ///
-    /// Requests are started in submission order.
-    pub fn submit(&self, req: Vec<u8>, done: impl FnOnce(Option<Vec<u8>>) + Send + 'static) {
-        let header = Header::peek(SgView::from_slice(&req));
+    /// The number of pool threads.
+    pub fn threads(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Queue one request: [`Server::receive`] of its bytes runs now, on the
+    /// caller's thread; [`Job::run`] later on a pool thread.  A panic in
+    /// it is caught on the pool thread.  Requests are started in submission
+    /// order.
+    pub fn submit_job(&self, job: Box<dyn Job<B>>) {
         // Receiving and queueing under one lock: the pool starts requests
         // in the order the server received them, so a Tflush never waits
         // for a request queued behind it.
         let mut q = self.shared.lock();
-        let (delivered, after) = match header {
-            Some(h) => {
-                let latch = Arc::new(Latch::default());
-                let after = flushed_tag(&req, h).and_then(|old| q.latches.get(&old).cloned());
-                q.latches.insert(h.tag, Arc::clone(&latch));
-                (Some((h.tag, latch)), after)
-            }
-            None => (None, None),
-        };
-        let ticket = self.server.receive(SgView::from_slice(&req));
-        q.jobs.push_back(Job {
-            ticket,
-            req,
-            done: Box::new(done),
-            delivered,
-            after,
-        });
+        let ticket = self.server.receive(job.request());
+        q.jobs.push_back((ticket, job));
         drop(q);
         self.shared.ready.notify_one();
+    }
+
+    /// Queue one request (the bytes of exactly one 9P message, or anything
+    /// else: the server answers malformed input).  `done` gets the reply
+    /// bytes, or `None` when the server sends no reply (the request was
+    /// flushed, or was too short to carry a tag).  `done` runs on a pool
+    /// thread, and before the Rflush of a Tflush naming this request is
+    /// delivered.
+    pub fn submit(&self, req: Vec<u8>, done: impl FnOnce(Option<Vec<u8>>) + Send + 'static) {
+        self.submit_job(Box::new(VecJob {
+            req,
+            done: Box::new(done),
+        }));
     }
 
     /// [`ThreadHost::submit`], then wait for the reply.
@@ -207,13 +171,60 @@ impl<B: Backend> ThreadHost<B> {
     }
 }
 
-/// The `oldtag` of a Tflush, if `req` is one.
-fn flushed_tag(req: &[u8], h: Header) -> Option<u16> {
-    if h.typ != TFLUSH {
-        return None;
+/// A request in a `Vec`, its reply delivered in another.
+struct VecJob {
+    req: Vec<u8>,
+    done: Box<dyn FnOnce(Option<Vec<u8>>) + Send + 'static>,
+}
+
+impl<B: Backend> Job<B> for VecJob {
+    fn request(&self) -> SgView<'_> {
+        SgView::from_slice(&self.req)
     }
-    let b = req.get(7..9)?;
-    Some(u16::from_le_bytes([b[0], b[1]]))
+
+    fn run(self: Box<Self>, server: &Server<B>, ticket: Ticket) {
+        let VecJob { req, done } = *self;
+        let mut buf = Vec::new();
+        let mut out = VecReply::new(&mut buf);
+        let handled = server.handle(ticket, SgView::from_slice(&req), &mut out);
+        let reply = handled.reply_len().map(|n| {
+            buf.truncate(n);
+            buf
+        });
+        // A panicking callback must not take the pool thread with it, nor
+        // leave the request unfinished.
+        let _ = catch_unwind(AssertUnwindSafe(|| done(reply)));
+        drop(handled);
+    }
+}
+
+/// Reply buffers in a `Vec`, sized by the first request for them.
+struct VecReply<'v> {
+    vec: Option<&'v mut Vec<u8>>,
+    seg: [&'v mut [u8]; 1],
+}
+
+impl<'v> VecReply<'v> {
+    /// At least this much, so that an error reply always fits after a bulk
+    /// request asked for less (a .u Rerror carries a message).
+    const MIN: usize = 256;
+
+    fn new(vec: &'v mut Vec<u8>) -> Self {
+        VecReply {
+            vec: Some(vec),
+            seg: [&mut []],
+        }
+    }
+}
+
+impl<'v> ReplyBuffers<'v> for VecReply<'v> {
+    fn get(&mut self, size: usize) -> &mut [&'v mut [u8]] {
+        if let Some(vec) = self.vec.take() {
+            vec.resize(size.max(Self::MIN), 0);
+            self.seg = [vec.as_mut_slice()];
+        }
+        &mut self.seg
+    }
 }
 
 impl<B: Backend> Drop for ThreadHost<B> {
@@ -229,10 +240,9 @@ impl<B: Backend> Drop for ThreadHost<B> {
 }
 
 /// A pool thread: run jobs until shut down and the queue is empty.
-fn worker<B: Backend>(server: &Server<B>, shared: &Shared) {
-    let mut buf = Vec::new();
+fn worker<B: Backend>(server: &Server<B>, shared: &Shared<B>) {
     loop {
-        let job = {
+        let (ticket, job) = {
             let mut q = shared.lock();
             loop {
                 if let Some(job) = q.jobs.pop_front() {
@@ -244,45 +254,7 @@ fn worker<B: Backend>(server: &Server<B>, shared: &Shared) {
                 q = shared.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
             }
         };
-        run(server, shared, job, &mut buf);
-    }
-}
-
-/// Handle one job with `buf` as the reply buffer, and call its callback
-/// exactly once.
-fn run<B: Backend>(server: &Server<B>, shared: &Shared, job: Job, buf: &mut Vec<u8>) {
-    let Job {
-        ticket,
-        req,
-        done,
-        delivered,
-        after,
-    } = job;
-    // Stale bytes from an earlier reply are harmless: only the first `len`
-    // are sent.
-    let need = server.msize() as usize;
-    buf.resize(need, 0);
-    // After Tversion lowered msize, give back what the pre-negotiation
-    // buffer (sized for the transport's limit) no longer needs.
-    if buf.capacity() > 2 * need {
-        buf.shrink_to_fit();
-    }
-    let mut len = None;
-    let handled = catch_unwind(AssertUnwindSafe(|| {
-        let mut segs: [&mut [u8]; 1] = [&mut buf[..]];
-        server.handle(ticket, SgView::from_slice(&req), &mut segs, |n| len = n);
-    }));
-    let reply = match handled {
-        Ok(()) => len.and_then(|n| buf.get(..n)).map(<[u8]>::to_vec),
-        Err(_) => None,
-    };
-    if let Some(after) = after {
-        after.wait();
-    }
-    // A panicking callback must not take the pool thread with it.
-    let _ = catch_unwind(AssertUnwindSafe(|| done(reply)));
-    if let Some((tag, latch)) = delivered {
-        shared.delivered(tag, &latch);
+        let _ = catch_unwind(AssertUnwindSafe(|| job.run(server, ticket)));
     }
 }
 
@@ -375,6 +347,7 @@ mod tests {
         }
         fn readdir(
             &self,
+            _: &(),
             _: &(),
             _: u64,
             _: bool,

@@ -22,7 +22,7 @@ use p9_wire::{
 use crate::backend::{Attr, Backend, Cred, Lock, LockStatus, Renamed};
 use crate::dotu::{self, CreateKind};
 use crate::qid::MultiDevs;
-use crate::server::{Request, Server, Session};
+use crate::server::{ReplyBuffers, Request, Server, Session};
 use crate::state::{Fid, FidState, Handle, Open, OpenRef, Xattr, XattrSlot};
 
 /// `O_CREAT`, `O_EXCL` (Linux).
@@ -46,6 +46,13 @@ const S_IFMT: u32 = 0o170000;
 const S_IFDIR: u32 = 0o040000;
 const S_IFLNK: u32 = 0o120000;
 
+/// The largest reply a bulk request (Tread, Treaddir) of `count` bytes
+/// can have: the 11-byte header and the data, within msize.
+fn bulk_size(session: Session, count: u32) -> usize {
+    let header = p9_wire::consts::RREAD_HEADER_SIZE;
+    header + (count as usize).min((session.msize as usize).saturating_sub(header))
+}
+
 fn is_dir(attr: &Attr) -> bool {
     attr.mode & S_IFMT == S_IFDIR
 }
@@ -58,7 +65,7 @@ impl<B: Backend> Server<B> {
         req: &Request,
         session: Session,
         msg: Tmessage<'_>,
-        out: &mut [&mut [u8]],
+        out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         // Path-based backends: renames exclude every other request that
         // uses nodes (9p.c's rename_lock); fd-based ones take nothing.
@@ -398,10 +405,14 @@ impl<B: Backend> Server<B> {
     }
 
     fn version(&self, msize: u32, version: &P9String) -> Result<Reply, Errno> {
-        self.reset();
+        self.clunk_all();
         let proto = match version.as_bytes() {
             b"9P2000.L" => Proto::DotL,
             b"9P2000.u" => Proto::DotU,
+            _ => Proto::Unnegotiated,
+        };
+        let proto = match proto {
+            p if self.config.versions.allows(p) => p,
             _ => {
                 // Reporting an unknown version has priority over msize.
                 self.set_session(Session {
@@ -431,9 +442,9 @@ impl<B: Backend> Server<B> {
         }))
     }
 
-    /// Drop every fid (Tversion), committing pending xattr writes as
-    /// 9p.c's `free_fid` does; the closes run on a worker.
-    pub(crate) fn reset(&self) {
+    /// Drop every fid (Tversion, [`Server::reset`]), committing pending
+    /// xattr writes as 9p.c's `free_fid` does; the closes run on a worker.
+    pub(crate) fn clunk_all(&self) {
         let fids = self.fids.clear();
         if fids.is_empty() {
             return;
@@ -815,7 +826,7 @@ impl<B: Backend> Server<B> {
         fid: u32,
         offset: u64,
         count: u32,
-        out: &mut [&mut [u8]],
+        out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         let f = self.fids.get(fid).map_err(|_| EINVAL)?;
         // 9p.c: a fid that is not an open directory is ENOTDIR.
@@ -828,12 +839,13 @@ impl<B: Backend> Server<B> {
             return Err(ENOTDIR);
         }
         let node = f.node();
+        let out = out.get(bulk_size(session, count));
         let mut reply = ReaddirReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let remap = self.config.multidevs == MultiDevs::Remap;
         self.offload(req, || {
             let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
             let mut failed = None;
-            self.backend.readdir(&h.h, offset, remap, &mut |e| {
+            self.backend.readdir(&node, &h.h, offset, remap, &mut |e| {
                 let qid = match (remap, e.attr) {
                     (true, Some(attr)) => match self.qid(&attr) {
                         Ok(q) => q,
@@ -869,10 +881,11 @@ impl<B: Backend> Server<B> {
         fid: u32,
         offset: u64,
         count: u32,
-        out: &mut [&mut [u8]],
+        out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         let f = self.fids.get(fid).map_err(|_| EINVAL)?;
         if let FidState::Xattr(x) = &*f.state() {
+            let out = out.get(bulk_size(session, count));
             let mut reply = ReadReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
             let start = usize::try_from(offset)
                 .unwrap_or(usize::MAX)
@@ -893,6 +906,7 @@ impl<B: Backend> Server<B> {
             }
             return self.read_dir_dotu(req, session, tag, &f, node, h, offset, count, out);
         }
+        let out = out.get(bulk_size(session, count));
         let mut reply = ReadReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let n = {
             let mut data = reply.data();
@@ -922,12 +936,13 @@ impl<B: Backend> Server<B> {
         h: Option<HandleOf<B>>,
         offset: u64,
         count: u32,
-        out: &mut [&mut [u8]],
+        out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         let pos = match &*f.state() {
             FidState::Dir(_, pos) if offset != 0 => *pos,
             _ => 0,
         };
+        let out = out.get(bulk_size(session, count));
         let mut reply = StatDirReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let cap = reply.capacity();
         let next = self.offload(req, || {
@@ -936,7 +951,7 @@ impl<B: Backend> Server<B> {
             // calls of their own, outside the backend's readdir).
             let mut entries: Vec<(Vec<u8>, Attr, u64)> = Vec::new();
             let mut room = cap;
-            self.backend.readdir(&h.h, pos, true, &mut |e| {
+            self.backend.readdir(&node, &h.h, pos, true, &mut |e| {
                 let need = p9_wire::consts::STAT_FIXED_SIZE + e.name.len();
                 let Some(attr) = e.attr else {
                     return true;

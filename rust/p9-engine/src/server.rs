@@ -9,8 +9,9 @@
 //! 2. [`Server::handle`] to run it, in a coroutine (QEMU: one per PDU) or on
 //!    a thread of the host's pool.  Blocking backend calls go through one
 //!    `offload::run_in_worker` per request where the operation allows; the
-//!    reply is encoded into the host's reply buffers and handed to the
-//!    host's `push` before any Tflush waiting for the request is answered.
+//!    reply is encoded into buffers the host gives once its size is known
+//!    ([`ReplyBuffers`]).  The host sends it, then drops the returned
+//!    [`Handled`]: only then is a Tflush waiting for the request answered.
 //!
 //! [`Server::process`] does both for a host that handles one request at a
 //! time.
@@ -18,12 +19,12 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use offload::{ReadGuard, RwLock, WaitCell, WriteGuard};
 use p9_wire::consts::P9_MIN_MSIZE;
 use p9_wire::errno::{Errno, EINTR, EIO, EMSGSIZE};
-use p9_wire::{encode_error, Header, Proto, SgView, Tmessage};
+use p9_wire::{encode_error, Header, Proto, Rmessage, SgView, Tmessage};
 
 use crate::backend::Backend;
 use crate::fid::{FidTable, FIDS_MAX};
@@ -57,6 +58,34 @@ pub struct Config {
     /// reopened on next use); `None`: from `RLIMIT_NOFILE` as 9p.c does
     /// (`rlim_cur - min(400, rlim_cur / 3)`).
     pub open_high_water: Option<usize>,
+    /// The dialects Tversion may negotiate; any other gets "unknown".
+    pub versions: Versions,
+}
+
+/// A set of 9P dialects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Versions {
+    /// 9P2000.L.
+    pub dotl: bool,
+    /// 9P2000.u.
+    pub dotu: bool,
+}
+
+impl Versions {
+    /// Both dialects (QEMU's behaviour).
+    pub const ALL: Versions = Versions {
+        dotl: true,
+        dotu: true,
+    };
+
+    /// Whether `proto` is in the set.
+    pub fn allows(&self, proto: Proto) -> bool {
+        match proto {
+            Proto::DotL => self.dotl,
+            Proto::DotU => self.dotu,
+            Proto::Unnegotiated => false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -68,6 +97,7 @@ impl Default for Config {
             max_xattr: MAX_XATTR_DEFAULT,
             fids_max: FIDS_MAX,
             open_high_water: None,
+            versions: Versions::ALL,
         }
     }
 }
@@ -101,6 +131,71 @@ pub struct Ticket {
     req: Arc<Request>,
 }
 
+/// Where a request's reply goes: the host's buffers, asked for once the
+/// reply's size is known (QEMU: the transport's `init_in_iov_from_pdu`,
+/// which may suspend the calling coroutine on Xen until the ring has room).
+///
+/// May be asked more than once per request (a read that fails after
+/// getting its buffers then asks for room for its error); the reply is in
+/// the buffers returned last.  Buffers smaller than asked for are used as
+/// far as they go: bulk replies are cut to fit, others fail with
+/// `EMSGSIZE`.
+pub trait ReplyBuffers<'b> {
+    /// Buffers for a reply of `size` bytes.
+    fn get(&mut self, size: usize) -> &mut [&'b mut [u8]];
+}
+
+/// Buffers that already exist: every size gets all of them.
+impl<'b> ReplyBuffers<'b> for [&'b mut [u8]] {
+    fn get(&mut self, _size: usize) -> &mut [&'b mut [u8]] {
+        self
+    }
+}
+
+/// Makes an unsized [`ReplyBuffers`] usable as `dyn`.
+struct DynBuffers<'r, R: ?Sized>(&'r mut R);
+
+impl<'b, R: ReplyBuffers<'b> + ?Sized> ReplyBuffers<'b> for DynBuffers<'_, R> {
+    fn get(&mut self, size: usize) -> &mut [&'b mut [u8]] {
+        self.0.get(size)
+    }
+}
+
+/// The requests received and not yet finished.
+#[derive(Default)]
+struct Active {
+    /// By tag: what a Tflush looks for.
+    tags: HashMap<u16, Arc<Request>>,
+    /// Every one, tagged or not: what [`Server::reset`] waits for.
+    count: usize,
+}
+
+/// A handled request, its reply in the host's buffers.  Dropping it
+/// finishes the request: drop it once the reply is sent (or queued in
+/// order), never before.
+#[must_use = "dropping a Handled finishes the request; send its reply first"]
+pub struct Handled<'s, B: Backend> {
+    server: &'s Server<B>,
+    tag: Option<u16>,
+    state: Arc<Request>,
+    len: Option<usize>,
+}
+
+impl<B: Backend> Handled<'_, B> {
+    /// The reply's length in the reply buffers, or `None` when there is no
+    /// reply to send (the request was cancelled by Tflush, or was too short
+    /// to carry a tag).
+    pub fn reply_len(&self) -> Option<usize> {
+        self.len
+    }
+}
+
+impl<B: Backend> Drop for Handled<'_, B> {
+    fn drop(&mut self) {
+        self.server.finish(self.tag, &self.state);
+    }
+}
+
 /// The shared state of one in-flight request.
 pub(crate) struct Request {
     /// Set by Tflush: the request stops at its next check point.
@@ -132,7 +227,7 @@ pub struct Server<B: Backend> {
     pub(crate) config: Config,
     proto: AtomicU8,
     msize: AtomicU32,
-    active: Mutex<HashMap<u16, Arc<Request>>>,
+    active: WaitCell<Active>,
     pub(crate) counters: Counters,
     pub(crate) fids: FidTable<FidOf<B>>,
     /// Set by the first Tattach, from the export root's device.
@@ -165,7 +260,10 @@ impl<B: Backend> Server<B> {
             config,
             proto: AtomicU8::new(PROTO_NONE),
             msize: AtomicU32::new(config.msize_max),
-            active: Mutex::new(HashMap::new()),
+            active: WaitCell::new(Active {
+                tags: HashMap::new(),
+                count: 0,
+            }),
             counters: Counters::default(),
             fids: FidTable::new(config.fids_max),
             qids: OnceLock::new(),
@@ -226,7 +324,7 @@ impl<B: Backend> Server<B> {
             requests: self.counters.requests.load(Ordering::Relaxed),
             offloads: self.counters.offloads.load(Ordering::Relaxed),
             cancelled: self.counters.cancelled.load(Ordering::Relaxed),
-            active: self.active_table().len(),
+            active: self.active.with(|a| a.count),
             fids: self.fids.len(),
             open_handles: self.shared.open_handles.load(Ordering::Relaxed),
             reclaimed: self.shared.reclaimed.load(Ordering::Relaxed),
@@ -304,9 +402,19 @@ impl<B: Backend> Server<B> {
         n
     }
 
-    fn active_table(&self) -> MutexGuard<'_, HashMap<u16, Arc<Request>>> {
-        // Every critical section leaves the map consistent.
-        self.active.lock().unwrap_or_else(|e| e.into_inner())
+    /// Wait until every request received so far has finished (in a
+    /// coroutine: suspended; on a thread: parked), then clunk every fid,
+    /// closing what they hold, and forget the negotiated session: what a
+    /// transport reset or unplug needs (QEMU `v9fs_reset`).  Requests
+    /// received meanwhile are waited for too.  Must not be called from a
+    /// request, nor from a thread a request needs in order to finish.
+    pub fn reset(&self) {
+        self.active.wait_for(|a| (a.count == 0).then_some(()));
+        self.clunk_all();
+        self.set_session(Session {
+            proto: Proto::Unnegotiated,
+            msize: self.config.msize_max,
+        });
     }
 
     /// Register a request that just arrived (see the module
@@ -318,8 +426,11 @@ impl<B: Backend> Server<B> {
         });
         let header = Header::peek(req);
         let tag = header.map(|h| h.tag);
-        if let Some(h) = header {
-            let mut active = self.active_table();
+        self.active.update(|active| {
+            active.count += 1;
+            let Some(h) = header else {
+                return;
+            };
             // A Tflush cancels its target on arrival, so that a target
             // still waiting for a thread never starts.
             if h.typ == p9_wire::msgtype::TFLUSH && h.size == 9 && req.len() == 9 {
@@ -327,33 +438,31 @@ impl<B: Backend> Server<B> {
                 if let Some(v) = req.slice(7, 2) {
                     v.copy_to(&mut old);
                 }
-                if let Some(target) = active.get(&u16::from_le_bytes(old)) {
+                if let Some(target) = active.tags.get(&u16::from_le_bytes(old)) {
                     target.cancelled.store(true, Ordering::Relaxed);
                 }
             }
             // A tag reused while in flight: the newer request is the one a
             // Tflush names from now on.
-            active.insert(h.tag, state.clone());
-        }
+            active.tags.insert(h.tag, state.clone());
+        });
         Ticket { tag, req: state }
     }
 
     /// Run a received request: decode `req` (the same bytes given to
-    /// [`Server::receive`]), execute it, encode the reply into `reply`, and
-    /// call `push` with the reply's length, or `None` when there is no
-    /// reply to send (the request was cancelled by Tflush, or it is too
-    /// short to carry a tag).  `push` runs before a Tflush waiting for this
-    /// request is answered.
-    ///
-    /// `reply` should hold msize bytes; bulk replies are cut to fit it.
-    pub fn handle(
+    /// [`Server::receive`]), execute it, and encode the reply into the
+    /// buffers `reply` gives.  The returned [`Handled`] tells the reply's
+    /// length; the host sends the reply, then drops it, which finishes the
+    /// request (its tag becomes free, and a Tflush waiting for it is
+    /// answered only then, so the reply always precedes the Rflush).
+    pub fn handle<'b, R: ReplyBuffers<'b> + ?Sized>(
         &self,
         ticket: Ticket,
         req: SgView<'_>,
-        reply: &mut [&mut [u8]],
-        push: impl FnOnce(Option<usize>),
-    ) {
+        reply: &mut R,
+    ) -> Handled<'_, B> {
         let Ticket { tag, req: state } = ticket;
+        let reply: &mut dyn ReplyBuffers<'b> = &mut DynBuffers(reply);
         let len = match tag {
             // A bug must not leave the tag active forever (a Tflush of it
             // would never be answered) nor unwind into the host: the
@@ -361,12 +470,16 @@ impl<B: Backend> Server<B> {
             Some(tag) => match catch_unwind(AssertUnwindSafe(|| self.run(tag, &state, req, reply)))
             {
                 Ok(len) => len,
-                Err(_) => encode_error(self.session().proto, tag, EIO, reply).ok(),
+                Err(_) => self.error_reply(tag, EIO, reply),
             },
             None => None,
         };
-        push(len);
-        self.finish(tag, &state);
+        Handled {
+            server: self,
+            tag,
+            state,
+            len,
+        }
     }
 
     /// [`Server::receive`] and [`Server::handle`] for one contiguous request
@@ -374,20 +487,28 @@ impl<B: Backend> Server<B> {
     pub fn process(&self, req: &[u8], reply: &mut [u8]) -> Option<usize> {
         let view = SgView::from_slice(req);
         let ticket = self.receive(view);
-        let mut out = None;
-        self.handle(ticket, view, &mut [reply], |len| out = len);
-        out
+        self.handle(ticket, view, &mut [reply][..]).reply_len()
     }
 
     fn finish(&self, tag: Option<u16>, state: &Arc<Request>) {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        if let Some(tag) = tag {
-            let mut active = self.active_table();
-            if active.get(&tag).is_some_and(|r| Arc::ptr_eq(r, state)) {
-                active.remove(&tag);
-            }
-        }
         state.done.update(|d| *d = true);
+        self.active.update(|active| {
+            active.count -= 1;
+            if let Some(tag) = tag {
+                if active.tags.get(&tag).is_some_and(|r| Arc::ptr_eq(r, state)) {
+                    active.tags.remove(&tag);
+                }
+            }
+        });
+    }
+
+    /// Encode the error reply for `e` in the dialect in force now (Tversion
+    /// may have changed it, and 9p.c answers in the new one).
+    fn error_reply(&self, tag: u16, e: Errno, reply: &mut dyn ReplyBuffers<'_>) -> Option<usize> {
+        let proto = self.session().proto;
+        let size = Rmessage::error(proto, e).byte_size();
+        encode_error(proto, tag, e, reply.get(size)).ok()
     }
 
     /// Decode, execute and encode one request; the reply length or `None`.
@@ -396,7 +517,7 @@ impl<B: Backend> Server<B> {
         tag: u16,
         state: &Request,
         req: SgView<'_>,
-        reply: &mut [&mut [u8]],
+        reply: &mut dyn ReplyBuffers<'_>,
     ) -> Option<usize> {
         let session = self.session();
         let result =
@@ -410,10 +531,11 @@ impl<B: Backend> Server<B> {
         let result = match result {
             Ok(Reply::Written(len)) => Ok(len),
             Ok(Reply::Msg(msg)) => {
-                if msg.byte_size() > session.msize.max(self.msize()) as usize {
+                let size = msg.byte_size();
+                if size > session.msize.max(self.msize()) as usize {
                     Err(EMSGSIZE)
                 } else {
-                    msg.encode(tag, reply).map_err(|_| EMSGSIZE)
+                    msg.encode(tag, reply.get(size)).map_err(|_| EMSGSIZE)
                 }
             }
             Err(e) => Err(e),
@@ -424,23 +546,19 @@ impl<B: Backend> Server<B> {
                 self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
                 None
             }
-            Err(e) => {
-                // Tversion may have changed the dialect: answer in the one
-                // in force now, as 9p.c does.
-                let proto = self.session().proto;
-                encode_error(proto, tag, e, reply).ok()
-            }
+            Err(e) => self.error_reply(tag, e, reply),
         }
     }
 
     /// Tflush: cancel the request tagged `oldtag` and wait until it is
     /// finished (its reply pushed, or dropped).
     pub(crate) fn flush(&self, own: &Request, oldtag: u16) {
-        let target = self
-            .active_table()
-            .get(&oldtag)
-            .filter(|r| !std::ptr::eq(Arc::as_ptr(r), own))
-            .cloned();
+        let target = self.active.with(|a| {
+            a.tags
+                .get(&oldtag)
+                .filter(|r| !std::ptr::eq(Arc::as_ptr(r), own))
+                .cloned()
+        });
         if let Some(target) = target {
             target.cancelled.store(true, Ordering::Relaxed);
             target.done.wait_for(|d| d.then_some(()));

@@ -589,6 +589,7 @@ impl Backend for NativeBackend {
     /// handle.
     fn readdir(
         &self,
+        _dir: &NativeNode,
         handle: &NativeHandle,
         offset: u64,
         want_attr: bool,

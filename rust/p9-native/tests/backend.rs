@@ -196,7 +196,7 @@ fn create_write_read_round_trip() {
     assert_eq!(b.opendir(&f).unwrap_err(), ENOTDIR);
     // readdir on a file handle.
     assert_eq!(
-        b.readdir(&h, 0, false, &mut |_: &DirEntry<'_>| true)
+        b.readdir(&root, &h, 0, false, &mut |_: &DirEntry<'_>| true)
             .unwrap_err(),
         EBADF
     );
@@ -596,11 +596,13 @@ fn read_dir_in_steps(
     let mut out = Vec::new();
     let mut offset = 0u64;
     let mut calls = 0;
+    // The native backend reads through the handle alone; any node will do.
+    let (node, _) = b.attach(b"", &Default::default()).unwrap();
     loop {
         calls += 1;
         assert!(calls < 10_000, "readdir does not progress");
         let mut got = 0;
-        b.readdir(h, offset, want_attr, &mut |e: &DirEntry<'_>| {
+        b.readdir(&node, h, offset, want_attr, &mut |e: &DirEntry<'_>| {
             if got == per_call {
                 return false;
             }
@@ -666,7 +668,7 @@ fn readdir_resumes_without_loss_or_repeat() {
     let mut first = Vec::new();
     for _ in 0..2 {
         let mut calls = 0;
-        b.readdir(&h, 0, false, &mut |e: &DirEntry<'_>| {
+        b.readdir(&root, &h, 0, false, &mut |e: &DirEntry<'_>| {
             calls += 1;
             if first.len() < 2 {
                 first.push(e.name.to_vec());
@@ -682,7 +684,7 @@ fn readdir_resumes_without_loss_or_repeat() {
     let rh = b.opendir(&root).unwrap();
     let root_ino = lstat(&t.export()).ino();
     let mut dotdot = None;
-    b.readdir(&rh, 0, true, &mut |e: &DirEntry<'_>| {
+    b.readdir(&root, &rh, 0, true, &mut |e: &DirEntry<'_>| {
         if e.name == b".." {
             dotdot = Some((e.ino, e.attr.map(|a| a.ino)));
         }

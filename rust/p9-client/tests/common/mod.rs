@@ -176,6 +176,20 @@ impl Env {
         self.client.transport().server()
     }
 
+    /// Wait (up to 10 s) until no request is in flight: a reply reaches
+    /// the client just before its request finishes on the server.
+    pub fn wait_idle(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.server().stats().active != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "requests still active: {:?}",
+                self.server().stats()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+
     /// Offloads made so far.
     pub fn offloads(&self) -> u64 {
         self.server().stats().offloads

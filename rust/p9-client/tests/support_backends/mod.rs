@@ -375,13 +375,14 @@ impl<B: Backend> Backend for Gated<B> {
 
     fn readdir(
         &self,
+        dir: &B::Node,
         handle: &B::Handle,
         offset: u64,
         want_attr: bool,
         sink: &mut dyn FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
         self.gate.pass(Call::Readdir { offset });
-        self.inner.readdir(handle, offset, want_attr, sink)
+        self.inner.readdir(dir, handle, offset, want_attr, sink)
     }
 
     fn statfs(&self, node: &B::Node) -> Result<StatFs> {
@@ -819,6 +820,7 @@ impl Backend for PathBackend {
     /// listing (`.` and `..` first).
     fn readdir(
         &self,
+        _dir: &PathBuf,
         handle: &PathHandle,
         offset: u64,
         want_attr: bool,

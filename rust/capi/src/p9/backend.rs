@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! `QrsP9Backend`: the filesystem a server serves, native or a C vtable.
+
+use std::ffi::{c_char, c_void, CStr, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use p9_native::{NativeBackend, SecurityModel};
+
+use super::cbackend::CBackend;
+use super::vtable::QrsP9BackendOps;
+use crate::{ffi_guard, PANIC_ERRNO};
+
+/// A backend, before a server takes it (opaque).
+pub struct QrsP9Backend {
+    pub(crate) kind: BackendKind,
+}
+
+pub(crate) enum BackendKind {
+    Native(NativeBackend),
+    C(Box<CBackend>),
+}
+
+/// `qrs_p9_backend_native_new`'s `model`: files get the owner and mode the
+/// guest asks for; failing to set them fails the request (QEMU's
+/// `security_model=passthrough`).
+pub const QRS_P9_SECURITY_PASSTHROUGH: u32 = 0;
+/// `qrs_p9_backend_native_new`'s `model`: like passthrough, but failing to
+/// set owner or mode is ignored (`security_model=none`).
+pub const QRS_P9_SECURITY_NONE: u32 = 1;
+
+fn into_handle(kind: BackendKind, out: *mut *mut QrsP9Backend) -> i32 {
+    let b = Box::into_raw(Box::new(QrsP9Backend { kind }));
+    // SAFETY: the caller checked `out` is non-NULL and writable.
+    unsafe { *out = b };
+    0
+}
+
+/// Make a native passthrough backend serving the host directory `root`
+/// (a NUL-terminated path) with security model `model`
+/// (`QRS_P9_SECURITY_*`): one `O_PATH` descriptor per fid, lookups that
+/// cannot leave `root`, special files never opened.  On success `*out` is
+/// a new backend owned by the caller (pass it to `qrs_p9_server_new` or
+/// `qrs_p9_backend_free`).
+///
+/// Returns 0, `-EINVAL` if `root` or `out` is NULL or `model` is unknown,
+/// or the negative errno of opening `root` (e.g. `-ENOENT`, `-ENOTDIR`).
+/// Thread-safe.
+///
+/// # Safety
+/// `root` is NULL or a NUL-terminated string; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_backend_native_new(
+    root: *const c_char,
+    model: u32,
+    out: *mut *mut QrsP9Backend,
+) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        if root.is_null() || out.is_null() {
+            return -libc::EINVAL;
+        }
+        let model = match model {
+            QRS_P9_SECURITY_PASSTHROUGH => SecurityModel::Passthrough,
+            QRS_P9_SECURITY_NONE => SecurityModel::None,
+            _ => return -libc::EINVAL,
+        };
+        // SAFETY: non-NULL and NUL-terminated, per the contract.
+        let root = unsafe { CStr::from_ptr(root) };
+        let root = Path::new(OsStr::from_bytes(root.to_bytes()));
+        match NativeBackend::new(root, model) {
+            Ok(b) => into_handle(BackendKind::Native(b), out),
+            Err(e) => -e.0,
+        }
+    })
+}
+
+/// Make a backend that calls the C functions of `ops` (copied) with
+/// `opaque` as their first argument; see `QrsP9BackendOps` for what each
+/// must do.  On success `*out` is a new backend owned by the caller.
+///
+/// Returns 0, or `-EINVAL` if `ops` or `out` is NULL or a required
+/// function of `ops` is NULL.  Thread-safe.
+///
+/// # Safety
+/// `ops` is NULL or a readable `QrsP9BackendOps` whose functions behave as
+/// documented there and may be called from any thread, concurrently;
+/// `opaque` stays valid until the server using the backend is freed;
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_backend_c_new(
+    ops: *const QrsP9BackendOps,
+    opaque: *mut c_void,
+    out: *mut *mut QrsP9Backend,
+) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        if out.is_null() {
+            return -libc::EINVAL;
+        }
+        // SAFETY: NULL or readable, per the contract.
+        let Some(ops) = (unsafe { ops.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        // SAFETY: the functions and `opaque` behave as the contract says.
+        match unsafe { CBackend::new(ops, opaque) } {
+            Ok(b) => into_handle(BackendKind::C(Box::new(b)), out),
+            Err(e) => e,
+        }
+    })
+}
+
+/// Free a backend that no server took.  NULL is ignored.
+///
+/// # Safety
+/// `backend` is NULL or was returned by a `qrs_p9_backend_*_new` function
+/// and not passed to `qrs_p9_server_new` or freed since.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_backend_free(backend: *mut QrsP9Backend) {
+    ffi_guard((), || {
+        if !backend.is_null() {
+            // SAFETY: ours and live, per the contract.
+            drop(unsafe { Box::from_raw(backend) });
+        }
+    })
+}

@@ -1,0 +1,614 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! `QrsP9Server`: config, transport, the two host modes, reset, stats.
+
+use std::ffi::c_void;
+use std::sync::Arc;
+
+use libc::iovec;
+use p9_engine::backend::Backend;
+use p9_engine::host::{Job, ThreadHost};
+use p9_engine::qid::MultiDevs;
+use p9_engine::{Config, ReplyBuffers, Server, Ticket, Versions};
+use p9_wire::SgView;
+
+use super::backend::{BackendKind, QrsP9Backend};
+use crate::{ffi_guard, PANIC_ERRNO};
+
+/// `QrsP9Config.versions`: 9P2000.L.
+pub const QRS_P9_VERSION_DOTL: u32 = 1;
+/// `QrsP9Config.versions`: 9P2000.u.
+pub const QRS_P9_VERSION_DOTU: u32 = 2;
+
+/// `QrsP9Config.multidevs`: use inode numbers as they are, warn once about
+/// files on other devices (QEMU's `multidevs=warn`, the default).
+pub const QRS_P9_MULTIDEVS_WARN: u32 = 0;
+/// `QrsP9Config.multidevs`: remap (device, inode) to distinct qid paths
+/// (`multidevs=remap`).
+pub const QRS_P9_MULTIDEVS_REMAP: u32 = 1;
+/// `QrsP9Config.multidevs`: refuse files on other devices with `ENODEV`
+/// (`multidevs=forbid`).
+pub const QRS_P9_MULTIDEVS_FORBID: u32 = 2;
+
+/// How a server behaves.  Fill it with `qrs_p9_config_init`, then change
+/// what differs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QrsP9Config {
+    /// The largest msize the transport carries (QEMU: its `msize_limit`);
+    /// Tversion caps the client's msize to it.  At least 4096.
+    pub msize_max: u32,
+    /// `QRS_P9_VERSION_*` bits: the dialects Tversion may negotiate.
+    pub versions: u32,
+    /// A `QRS_P9_MULTIDEVS_*` value.
+    pub multidevs: u32,
+    /// Bound on live xattr fids (`max_xattr=`); 0: unbounded.
+    pub max_xattr: u32,
+    /// Bound on live fids; beyond it new fids get `ENFILE`.
+    pub fids_max: u32,
+    /// Open files above which idle ones are closed and later reopened;
+    /// 0: from `RLIMIT_NOFILE`, as 9p.c does.
+    pub open_high_water: u32,
+    /// 0: coroutine mode (`qrs_p9_receive`, `qrs_p9_handle`); else thread
+    /// mode with this many request threads (`qrs_p9_submit`).
+    pub threads: u32,
+    /// Non-zero: refuse every change with `EROFS` (`readonly=on`).
+    pub readonly: u8,
+}
+
+/// Counters of a server.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QrsP9Stats {
+    /// Requests finished (replied to or cancelled).
+    pub requests: u64,
+    /// Offloads made: worker hops in coroutine mode.
+    pub offloads: u64,
+    /// Requests cancelled by Tflush (completed with no reply).
+    pub cancelled: u64,
+    /// Live fids.
+    pub fids: u64,
+    /// Open file and directory handles.
+    pub open_handles: u64,
+    /// Handles closed by reclaim.
+    pub reclaimed: u64,
+    /// Live xattr fids (what QEMU's synth backend reports in
+    /// `/stat/xattr_count`).
+    pub xattr_fids: u64,
+    /// Requests received and not yet finished.
+    pub active: u64,
+}
+
+/// Where replies go: the host's transport (QEMU's `V9fsTransport`).  Both
+/// functions get the `opaque` given to `qrs_p9_server_new` and the `pdu`
+/// given with the request.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct QrsP9Transport {
+    /// Give the buffers for `pdu`'s reply of `size` bytes: store an array
+    /// of `*niov` iovecs in `*iov`, valid and unused by anyone else until
+    /// `complete` (QEMU: `init_in_iov_from_pdu`).  Return 0, or a negative
+    /// errno when there are none (the request then completes with no
+    /// reply).  May be called more than once per request; the reply is in
+    /// the buffers given last.  Buffers smaller than `size` are used as
+    /// far as they go.  Coroutine mode: called in the request's coroutine,
+    /// which it may suspend (Xen waits for ring space).  Thread mode:
+    /// called on a server thread.
+    pub reply_buffers: Option<
+        unsafe extern "C" fn(
+            opaque: *mut c_void,
+            pdu: *mut c_void,
+            size: usize,
+            iov: *mut *const iovec,
+            niov: *mut usize,
+        ) -> i32,
+    >,
+    /// `pdu` is finished: its reply is the first `len` bytes of the
+    /// buffers, or there is no reply when `len` is 0 (it was cancelled by
+    /// Tflush, or could not be answered); the host sends it and may free
+    /// `pdu` and its buffers (QEMU: `push_and_notify`).  Called exactly once
+    /// per request, from `qrs_p9_handle` in coroutine mode, on a server
+    /// thread in thread mode; before any Tflush of this request is
+    /// answered.
+    pub complete: Option<unsafe extern "C" fn(opaque: *mut c_void, pdu: *mut c_void, len: usize)>,
+}
+
+/// The transport with its functions checked.
+#[derive(Clone, Copy)]
+struct Transport {
+    reply_buffers:
+        unsafe extern "C" fn(*mut c_void, *mut c_void, usize, *mut *const iovec, *mut usize) -> i32,
+    complete: unsafe extern "C" fn(*mut c_void, *mut c_void, usize),
+    opaque: *mut c_void,
+}
+
+// SAFETY: `qrs_p9_server_new`'s contract: the functions may be called from
+// any thread with `opaque`.
+unsafe impl Send for Transport {}
+// SAFETY: as above; nothing here is mutated.
+unsafe impl Sync for Transport {}
+
+/// A request's buffers as the host gave them.
+struct Pdu {
+    pdu: *mut c_void,
+    req: Vec<&'static [u8]>,
+}
+
+// SAFETY: the request's memory and `pdu` stay valid until `complete`, and
+// the host lets any server thread use them (`qrs_p9_submit`'s contract).
+unsafe impl Send for Pdu {}
+
+impl Pdu {
+    /// # Safety
+    /// `iov` points to `niov` iovecs whose memory stays valid and
+    /// unchanged until the request completes.
+    unsafe fn new(pdu: *mut c_void, iov: *const iovec, niov: usize) -> Option<Pdu> {
+        if iov.is_null() && niov != 0 {
+            return None;
+        }
+        let iov = if niov == 0 {
+            &[][..]
+        } else {
+            // SAFETY: `niov` readable iovecs, per the contract.
+            unsafe { std::slice::from_raw_parts(iov, niov) }
+        };
+        let mut req = Vec::with_capacity(niov);
+        for v in iov {
+            if v.iov_len == 0 {
+                continue;
+            }
+            if v.iov_base.is_null() {
+                return None;
+            }
+            // SAFETY: valid until completion, per the contract; the
+            // `'static` never escapes this request.
+            req.push(unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) });
+        }
+        Some(Pdu { pdu, req })
+    }
+
+    fn view(&self) -> SgView<'_> {
+        SgView::new(&self.req)
+    }
+
+    /// Handle the request, send its reply through the transport, then
+    /// finish it.
+    fn run<B: Backend>(self, server: &Server<B>, t: &Transport, ticket: Ticket) {
+        let mut reply = CReply {
+            t,
+            pdu: self.pdu,
+            segs: Vec::new(),
+        };
+        let handled = server.handle(ticket, self.view(), &mut reply);
+        let len = handled.reply_len().unwrap_or(0);
+        drop(reply);
+        // SAFETY: the transport's contract; once per request.
+        unsafe { (t.complete)(t.opaque, self.pdu, len) };
+        drop(handled);
+    }
+}
+
+/// Reply buffers from the transport's `reply_buffers`.
+struct CReply<'t> {
+    t: &'t Transport,
+    pdu: *mut c_void,
+    segs: Vec<&'static mut [u8]>,
+}
+
+impl ReplyBuffers<'static> for CReply<'_> {
+    fn get(&mut self, size: usize) -> &mut [&'static mut [u8]] {
+        self.segs.clear();
+        let mut iov: *const iovec = std::ptr::null();
+        let mut niov = 0usize;
+        // SAFETY: the transport's contract.
+        let r =
+            unsafe { (self.t.reply_buffers)(self.t.opaque, self.pdu, size, &mut iov, &mut niov) };
+        if r < 0 || iov.is_null() {
+            return &mut self.segs;
+        }
+        // SAFETY: `niov` iovecs, per the contract.
+        let iov = unsafe { std::slice::from_raw_parts(iov, niov) };
+        for v in iov {
+            if v.iov_len == 0 || v.iov_base.is_null() {
+                continue;
+            }
+            // SAFETY: writable, ours alone until `complete`, per the
+            // contract; dropped before `complete` is called.
+            self.segs
+                .push(unsafe { std::slice::from_raw_parts_mut(v.iov_base as *mut u8, v.iov_len) });
+        }
+        &mut self.segs
+    }
+}
+
+/// One engine: its server, and its threads in thread mode.
+struct Engine<B: Backend> {
+    server: Arc<Server<B>>,
+    host: Option<ThreadHost<B>>,
+}
+
+/// A thread-mode request.
+struct CJob {
+    pdu: Pdu,
+    t: Transport,
+}
+
+impl<B: Backend> Job<B> for CJob {
+    fn request(&self) -> SgView<'_> {
+        self.pdu.view()
+    }
+
+    fn run(self: Box<Self>, server: &Server<B>, ticket: Ticket) {
+        let CJob { pdu, t } = *self;
+        pdu.run(server, &t, ticket);
+    }
+}
+
+impl<B: Backend> Engine<B> {
+    fn new(backend: B, config: Config, threads: u32) -> Result<Self, i32> {
+        let server = Arc::new(Server::new(backend, config));
+        let host = match threads {
+            0 => None,
+            n => Some(
+                ThreadHost::try_new(Arc::clone(&server), n as usize).map_err(|_| -libc::EAGAIN)?,
+            ),
+        };
+        Ok(Engine { server, host })
+    }
+
+    fn receive(&self, pdu: Pdu) -> Box<QrsP9Request> {
+        let ticket = self.server.receive(pdu.view());
+        Box::new(QrsP9Request { ticket, pdu })
+    }
+
+    fn submit(&self, pdu: Pdu, t: Transport) -> i32 {
+        match &self.host {
+            Some(host) => {
+                host.submit_job(Box::new(CJob { pdu, t }));
+                0
+            }
+            None => -libc::EOPNOTSUPP,
+        }
+    }
+
+    fn stats(&self) -> QrsP9Stats {
+        let s = self.server.stats();
+        QrsP9Stats {
+            requests: s.requests,
+            offloads: s.offloads,
+            cancelled: s.cancelled,
+            fids: s.fids as u64,
+            open_handles: s.open_handles as u64,
+            reclaimed: s.reclaimed,
+            xattr_fids: u64::from(s.xattr_fids),
+            active: s.active as u64,
+        }
+    }
+}
+
+enum AnyEngine {
+    Native(Engine<p9_native::NativeBackend>),
+    C(Engine<super::cbackend::CBackend>),
+}
+
+/// Run `$body` with `$e` bound to the server's engine, whatever its
+/// backend.
+macro_rules! with_engine {
+    ($s:expr, $e:ident => $body:expr) => {
+        match &$s.engine {
+            AnyEngine::Native($e) => $body,
+            AnyEngine::C($e) => $body,
+        }
+    };
+}
+
+/// A 9P server (opaque).
+pub struct QrsP9Server {
+    engine: AnyEngine,
+    transport: Transport,
+}
+
+/// A received request, to be run by `qrs_p9_handle` (opaque).
+pub struct QrsP9Request {
+    ticket: Ticket,
+    pdu: Pdu,
+}
+
+/// Fill `*config` with the defaults: msize up to QEMU's virtio limit
+/// (`(1024 - 2) * 4096`), both dialects, `multidevs=warn`, 1024 xattr fids,
+/// the engine's fid bound, reclaim from `RLIMIT_NOFILE`, coroutine mode,
+/// writable.  NULL is ignored.  Thread-safe.
+///
+/// # Safety
+/// `config` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_config_init(config: *mut QrsP9Config) {
+    ffi_guard((), || {
+        if config.is_null() {
+            return;
+        }
+        let d = Config::default();
+        let c = QrsP9Config {
+            msize_max: d.msize_max,
+            versions: QRS_P9_VERSION_DOTL | QRS_P9_VERSION_DOTU,
+            multidevs: QRS_P9_MULTIDEVS_WARN,
+            max_xattr: d.max_xattr,
+            fids_max: u32::try_from(d.fids_max).unwrap_or(u32::MAX),
+            open_high_water: 0,
+            threads: 0,
+            readonly: 0,
+        };
+        // SAFETY: non-NULL and writable, per the contract.
+        unsafe { config.write(c) };
+    })
+}
+
+fn engine_config(c: &QrsP9Config) -> Option<Config> {
+    let multidevs = match c.multidevs {
+        QRS_P9_MULTIDEVS_WARN => MultiDevs::Warn,
+        QRS_P9_MULTIDEVS_REMAP => MultiDevs::Remap,
+        QRS_P9_MULTIDEVS_FORBID => MultiDevs::Forbid,
+        _ => return None,
+    };
+    let all = QRS_P9_VERSION_DOTL | QRS_P9_VERSION_DOTU;
+    if c.versions == 0
+        || c.versions & !all != 0
+        || c.msize_max < p9_wire::consts::P9_MIN_MSIZE
+        || c.fids_max == 0
+    {
+        return None;
+    }
+    Some(Config {
+        msize_max: c.msize_max,
+        multidevs,
+        readonly: c.readonly != 0,
+        max_xattr: c.max_xattr,
+        fids_max: c.fids_max as usize,
+        open_high_water: (c.open_high_water != 0).then_some(c.open_high_water as usize),
+        versions: Versions {
+            dotl: c.versions & QRS_P9_VERSION_DOTL != 0,
+            dotu: c.versions & QRS_P9_VERSION_DOTU != 0,
+        },
+    })
+}
+
+/// Make a server for `backend` with `config` (copied), sending replies
+/// through `transport` (copied) with `opaque`.  The server takes
+/// `backend`, also when it fails.  Thread mode starts `config->threads`
+/// threads.  On success `*out` is the new server, owned by the caller
+/// (`qrs_p9_server_free`).
+///
+/// Returns 0; `-EINVAL` if a pointer or a transport function is NULL, or
+/// `config` is invalid (msize below 4096, no or unknown versions, unknown
+/// multidevs, fids_max 0); `-EAGAIN` if a thread cannot be created.
+///
+/// # Safety
+/// `config` and `transport` are NULL or readable; `backend` is NULL or an
+/// unused backend from `qrs_p9_backend_*_new`; `out` is NULL or writable.
+/// The transport's functions may be called with `opaque` from the server's
+/// threads (thread mode) or the host's home thread (coroutine mode) until
+/// `qrs_p9_server_free` returns.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_server_new(
+    config: *const QrsP9Config,
+    backend: *mut QrsP9Backend,
+    transport: *const QrsP9Transport,
+    opaque: *mut c_void,
+    out: *mut *mut QrsP9Server,
+) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        if backend.is_null() {
+            return -libc::EINVAL;
+        }
+        // SAFETY: an unused backend, which we now own, per the contract.
+        let backend = unsafe { Box::from_raw(backend) };
+        // SAFETY: NULL or readable, per the contract.
+        let (Some(config), Some(transport)) =
+            (unsafe { config.as_ref() }, unsafe { transport.as_ref() })
+        else {
+            return -libc::EINVAL;
+        };
+        let (Some(reply_buffers), Some(complete)) = (transport.reply_buffers, transport.complete)
+        else {
+            return -libc::EINVAL;
+        };
+        if out.is_null() {
+            return -libc::EINVAL;
+        }
+        let Some(cfg) = engine_config(config) else {
+            return -libc::EINVAL;
+        };
+        let engine = match backend.kind {
+            BackendKind::Native(b) => Engine::new(b, cfg, config.threads).map(AnyEngine::Native),
+            BackendKind::C(b) => Engine::new(*b, cfg, config.threads).map(AnyEngine::C),
+        };
+        let engine = match engine {
+            Ok(e) => e,
+            Err(e) => return e,
+        };
+        let server = Box::new(QrsP9Server {
+            engine,
+            transport: Transport {
+                reply_buffers,
+                complete,
+                opaque,
+            },
+        });
+        // SAFETY: non-NULL and writable, per the contract.
+        unsafe { *out = Box::into_raw(server) };
+        0
+    })
+}
+
+/// Free a server and its backend.  Thread mode: requests already submitted
+/// run to completion first, then the threads are joined.  Coroutine mode:
+/// no request may be in flight (call `qrs_p9_server_reset` first).  NULL
+/// is ignored.
+///
+/// # Safety
+/// `server` is NULL or a live server from `qrs_p9_server_new`, not used by
+/// any other thread during or after the call; not called from a transport
+/// function or a backend function.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_server_free(server: *mut QrsP9Server) {
+    ffi_guard((), || {
+        if !server.is_null() {
+            // SAFETY: ours and live, per the contract.
+            drop(unsafe { Box::from_raw(server) });
+        }
+    })
+}
+
+/// Reset the server, as a transport reset or unplug needs (QEMU
+/// `v9fs_reset`): wait for every request received so far to finish, clunk
+/// every fid (closing what it holds, committing pending xattr writes), and
+/// forget the negotiated session.  Coroutine mode: call it in a coroutine
+/// on the home thread (it suspends while it waits; QEMU polls its event
+/// loop until that coroutine ends) or outside coroutines on a thread that
+/// the requests do not need.  Thread mode: call it from any thread but the
+/// server's own.  Requests that never finish (e.g. a read the backend
+/// blocks until flushed) make it wait forever, as in QEMU.
+///
+/// Returns 0, or `-EINVAL` if `server` is NULL.
+///
+/// # Safety
+/// `server` is NULL or a live server; not called from a transport or
+/// backend function.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_server_reset(server: *const QrsP9Server) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { server.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        with_engine!(s, e => e.server.reset());
+        0
+    })
+}
+
+/// Copy the server's counters into `*out`.  Thread-safe; callable from
+/// backend functions (QEMU's synth backend reads `xattr_fids`).
+///
+/// Returns 0, or `-EINVAL` if a pointer is NULL.
+///
+/// # Safety
+/// `server` is NULL or a live server; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_server_stats(
+    server: *const QrsP9Server,
+    out: *mut QrsP9Stats,
+) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { server.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        if out.is_null() {
+            return -libc::EINVAL;
+        }
+        let stats = with_engine!(s, e => e.stats());
+        // SAFETY: non-NULL and writable, per the contract.
+        unsafe { out.write(stats) };
+        0
+    })
+}
+
+/// Coroutine mode, step 1: a request arrived.  `req` is `niov` iovecs
+/// holding the request's bytes (QEMU: the element's `out_sg`); `pdu` is
+/// the host's handle for it, passed back to the transport.  Call it on the
+/// home thread, in arrival order, and without waiting: it registers the
+/// tag so that a later Tflush finds the request even before it runs.  On
+/// success `*out` is the request, which must be passed to `qrs_p9_handle`
+/// exactly once.  Also usable in thread mode by hosts with threads of
+/// their own.
+///
+/// Returns 0, or `-EINVAL` if `server` or `out` is NULL, or `req` is NULL
+/// with `niov` non-zero, or an iovec with a length has a NULL base.
+///
+/// # Safety
+/// `server` is NULL or a live server; `req` is NULL or `niov` readable
+/// iovecs whose memory stays valid and unchanged until the transport's
+/// `complete` for `pdu`; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_receive(
+    server: *const QrsP9Server,
+    pdu: *mut c_void,
+    req: *const iovec,
+    niov: usize,
+    out: *mut *mut QrsP9Request,
+) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { server.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        if out.is_null() {
+            return -libc::EINVAL;
+        }
+        // SAFETY: per the contract.
+        let Some(pdu) = (unsafe { Pdu::new(pdu, req, niov) }) else {
+            return -libc::EINVAL;
+        };
+        let r = with_engine!(s, e => e.receive(pdu));
+        // SAFETY: non-NULL and writable, per the contract.
+        unsafe { *out = Box::into_raw(r) };
+        0
+    })
+}
+
+/// Coroutine mode, step 2: run `request` (from `qrs_p9_receive`) in the
+/// calling coroutine, which it may suspend (offloads, Tflush waits, the
+/// transport's `reply_buffers`), and complete it through the transport
+/// before returning.  Frees `request`.  NULL `request` is ignored.  Call
+/// it in a coroutine on the home thread (outside a coroutine, backend
+/// calls and waits block the calling thread instead).
+///
+/// # Safety
+/// `server` is the live server `request` was received by; `request` is
+/// NULL or from `qrs_p9_receive` and not handled before.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_handle(server: *const QrsP9Server, request: *mut QrsP9Request) {
+    ffi_guard((), || {
+        if request.is_null() {
+            return;
+        }
+        // SAFETY: ours and unhandled, per the contract.
+        let r = unsafe { Box::from_raw(request) };
+        // SAFETY: live, per the contract.
+        let Some(s) = (unsafe { server.as_ref() }) else {
+            return;
+        };
+        let QrsP9Request { ticket, pdu } = *r;
+        with_engine!(s, e => pdu.run(&e.server, &s.transport, ticket));
+    })
+}
+
+/// Thread mode: a request arrived (as for `qrs_p9_receive`); it runs on
+/// one of the server's threads, which call the transport's
+/// `reply_buffers` and `complete` for it.  Requests start in submission
+/// order; call it from one thread per transport, or serialise the calls.
+///
+/// Returns 0; `-EINVAL` as for `qrs_p9_receive`; `-EOPNOTSUPP` in
+/// coroutine mode.  On failure `complete` is not called.
+///
+/// # Safety
+/// As for `qrs_p9_receive`; `pdu` and the request's memory may be used by
+/// the server's threads until `complete`.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_submit(
+    server: *const QrsP9Server,
+    pdu: *mut c_void,
+    req: *const iovec,
+    niov: usize,
+) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { server.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        // SAFETY: per the contract.
+        let Some(pdu) = (unsafe { Pdu::new(pdu, req, niov) }) else {
+            return -libc::EINVAL;
+        };
+        with_engine!(s, e => e.submit(pdu, s.transport))
+    })
+}
