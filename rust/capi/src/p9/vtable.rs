@@ -52,7 +52,10 @@ pub struct QrsP9Lock {
 /// under the export (QEMU's `V9FS_PATHNAME_FSCONTEXT`, set by 9p-local).
 /// The engine then serialises renames against other requests, fixes the
 /// paths of every fid after a rename (9p.c `v9fs_fix_path`), and derives
-/// the parent and name of a fid for Trename and Tstat from its path.
+/// the parent and name of a fid for Trename and Tstat from its path: the
+/// path of `name` in `dir` must be `dir`'s path, `/`, `name` (9p-local:
+/// the root is `.`, its entries `./name`), so that the parent's path is
+/// the part before the last `/`.
 /// Without it paths are opaque and Trename of a fid is `EOPNOTSUPP`.
 pub const QRS_P9_BACKEND_PATHNAMES: u32 = 1;
 
@@ -78,8 +81,9 @@ pub struct QrsP9BackendOps {
     /// `QRS_P9_BACKEND_*` bits.
     pub flags: u32,
     /// Write the path of `name` in directory `dir` into `out` (at most
-    /// `out_size` bytes) and return its length, or `-ENAMETOOLONG` if it
-    /// does not fit.  `dir` is NULL for the root, with `name` "/"
+    /// `out_size` bytes) and return its length; `-ENAMETOOLONG` if it does
+    /// not fit (the engine retries with a larger buffer, up to 1 MiB), or
+    /// another negative errno (9p-synth: `-ENOENT` for a missing name).  `dir` is NULL for the root, with `name` "/"
     /// (Tattach).  `name` may be "." or "..": `..` of the root is never
     /// asked for.  Must not block: it also runs under the fid table's lock
     /// after renames.
@@ -139,7 +143,7 @@ pub struct QrsP9BackendOps {
         ) -> c_int,
     >,
     /// Set the times of `path` (`utimensat(2)` semantics, `UTIME_NOW` and
-    /// `UTIME_OMIT` included; times[0] is the access time).
+    /// `UTIME_OMIT` included; `times[0]` is the access time).
     pub utimensat: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
@@ -215,7 +219,10 @@ pub struct QrsP9BackendOps {
     /// and name (`QRS_P9_BACKEND_PATHNAMES`), else `EOPNOTSUPP`.
     pub remove: Option<unsafe extern "C" fn(opaque: *mut c_void, path: *const QrsP9Path) -> c_int>,
     /// Open the file at `path` with Linux open flags `flags` (never
-    /// `O_CREAT`); store the open state in `*handle`.
+    /// `O_CREAT`); store the open state in `*handle`.  Must refuse to open
+    /// a device, FIFO or socket on the host (`-ENXIO`; QEMU's
+    /// `close_if_special_file`): the engine checks with `lstat` first, but
+    /// the file can change in between.
     pub open: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
@@ -286,7 +293,9 @@ pub struct QrsP9BackendOps {
     /// entry)` for each entry, `.` and `..` included, until `emit` returns
     /// non-zero or the directory ends.  Each entry's `d_off` is the
     /// position just after it.  One call per Treaddir (QEMU:
-    /// `seekdir`/`rewinddir`, then `readdir` in a loop).
+    /// `seekdir`/`rewinddir`, then `readdir` in a loop).  `emit` may call
+    /// `name_to_path` and `lstat` on the same thread (when entry attributes
+    /// are needed, as with `multidevs=remap`): hold no lock they take.
     pub readdir: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,

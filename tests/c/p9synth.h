@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * An in-memory 9P backend for the C tests, implementing QrsP9BackendOps the
+ * way QEMU's 9p-synth does: paths are opaque node pointers, a fixed tree is
+ * built at init, plus a writable directory for create/mkdir/unlink tests.
+ *
+ *   /ReadFileSyscall        P9SYNTH_READ_SIZE bytes of p9synth_pattern()
+ *   /WriteFileSyscall       writable, starts empty
+ *   /Flush/BlockingRead     reads block until p9synth_release_blocking()
+ *   /ReadDirDir/file.N      P9SYNTH_DIR_ENTRIES empty files
+ *   /stat/xattr_count       reads the server's live xattr fid count (u64)
+ *   /dir/                   writable: mkdir, create, symlink, unlink, rename
+ *
+ * Thread-safe: one mutex around the tree, not held while a read blocks.
+ */
+#ifndef P9SYNTH_H
+#define P9SYNTH_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "qemurs.h"
+
+enum {
+    P9SYNTH_READ_SIZE = 12345,
+    P9SYNTH_DIR_ENTRIES = 100,
+};
+
+typedef struct P9Synth P9Synth;
+
+P9Synth *p9synth_new(void);
+/* Free the tree; the backend made from it must be freed first. */
+void p9synth_free(P9Synth *s);
+/* A backend over @s (the caller owns it, as for qrs_p9_backend_c_new). */
+int p9synth_backend_new(P9Synth *s, QrsP9Backend **out);
+/* The server whose stats /stat/xattr_count reports. */
+void p9synth_set_server(P9Synth *s, const QrsP9Server *server);
+/* Count backend calls made on @thread (the coroutine home must see none). */
+void p9synth_forbid_thread(P9Synth *s, pthread_t thread);
+void p9synth_allow_all_threads(P9Synth *s);
+unsigned p9synth_forbidden_calls(P9Synth *s);
+
+/* Reads of /Flush/BlockingRead that entered the backend so far. */
+unsigned p9synth_blocking_entered(P9Synth *s);
+/* Wait until at least @n blocking reads entered (for at most ~10s). */
+int p9synth_wait_blocking_entered(P9Synth *s, unsigned n);
+/* Let blocked (and later) blocking reads return. */
+void p9synth_release_blocking(P9Synth *s);
+
+/* Handles opened (open, opendir, open2) and closed (close, closedir). */
+unsigned p9synth_opens(P9Synth *s);
+unsigned p9synth_closes(P9Synth *s);
+
+/* Byte @i of /ReadFileSyscall. */
+static inline uint8_t p9synth_pattern(uint64_t i)
+{
+    return (uint8_t)(i * 7 + 3);
+}
+
+#endif
