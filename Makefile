@@ -17,6 +17,7 @@ deps:
 
 lib: deps
 	cargo build --release --locked -p capi
+	@bash scripts/gen-pc.sh
 
 header: deps
 	cargo run --quiet --locked -p gen-header

@@ -71,3 +71,11 @@ fi
 # tmpfs vs the plain system calls the request needs (rust/p9-bench).
 say "9P engine per-request cost vs the syscalls it needs (rust/p9-bench)"
 (cd "$REPO_ROOT" && cargo run --quiet --locked --release -p p9-bench)
+
+# --- the C API over a socket: tests/p9serve (thread mode, native backend, -O2)
+# vs the same server in Rust on the engine (p9-bench serve-rust), req/s with
+# 1 and 32 clients on tmpfs.  Here speedup = ours/base (higher is better):
+# below 1 is what the C boundary costs.
+say "p9serve (C API over a Unix socket) vs the same server in Rust (rust/p9-bench socket)"
+p9serve=$(bash "$REPO_ROOT/tests/p9serve/build.sh")
+(cd "$REPO_ROOT" && cargo run --quiet --locked --release -p p9-bench -- socket "$p9serve")

@@ -62,6 +62,8 @@ counted "cargo test" 'test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed'
     cargo test --locked --workspace
 counted "C tests (ASan/UBSan)" '^c tests: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/c/run.sh
+counted "p9serve: the C API over a socket (ASan/UBSan)" '^p9serve workload: ([0-9]+) passed, ([0-9]+) failed$' \
+    tests/p9serve/run.sh
 counted "QEMU tests on the patched build" '^qemu tests: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/qemu/run-qemu-tests.sh "$BUILD_PATCHED"
 counted "Linux guest on virtio-9p" '^guest: ([0-9]+) passed, ([0-9]+) failed$' \

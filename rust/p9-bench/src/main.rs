@@ -24,6 +24,8 @@ use p9_native::{NativeBackend, SecurityModel};
 use p9_wire::consts::dotl_open;
 use p9_wire::{msgtype, P9String, Proto, Rmessage, SgView, Tmessage};
 
+mod sockbench;
+
 const ROUNDS: usize = 7;
 const MIB: usize = 1 << 20;
 const MSIZE: u32 = (2 * MIB) as u32;
@@ -159,6 +161,14 @@ fn compare(
 }
 
 fn main() {
+    // `socket P9SERVE`: the C API over a socket vs the same in Rust;
+    // `serve-rust ...`: that Rust server (a child of `socket`).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("socket") => return sockbench::run(args.get(1).expect("socket P9SERVE")),
+        Some("serve-rust") => sockbench::serve_rust(&args[1..]),
+        _ => {}
+    }
     let dir = PathBuf::from(format!("/dev/shm/p9-bench-{}", std::process::id()));
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(dir.join("d1000")).expect("bench dir");

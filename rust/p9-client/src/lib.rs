@@ -41,12 +41,14 @@
 mod client;
 mod pending;
 mod reply;
+mod stream;
 mod tags;
 mod transport;
 
 pub use client::Client;
 pub use pending::Pending;
 pub use reply::{CallError, Reply, Response};
+pub use stream::StreamTransport;
 pub use transport::Transport;
 
 pub use p9_wire::{Errno, Proto};

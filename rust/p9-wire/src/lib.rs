@@ -88,6 +88,7 @@ pub mod msgtype;
 pub mod proto;
 pub mod reply;
 pub mod sg;
+pub mod stream;
 pub mod types;
 pub mod validate;
 

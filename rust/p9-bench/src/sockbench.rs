@@ -1,0 +1,301 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+//! `make bench`, socket part: requests per second of `tests/p9serve`
+//! (the C API: thread mode, native backend) against the same server
+//! written in Rust on the engine directly (`serve_rust`), both serving a
+//! tmpfs directory over a Unix socket with plain 9P framing.
+//!
+//! Both servers are child processes built the same way: one reader thread
+//! and one server per connection, a thread-mode host of the same thread
+//! count, replies written under a per-connection mutex; so the difference
+//! is the C boundary (the transport callbacks, malloc'd buffers).  The
+//! clients are threads of this process, one connection each, one request
+//! at a time.  Rounds alternate the servers; medians are reported.
+//!
+//! Output: `BENCH name=p9serve_<op>_<n>client[s]_vs_rust ours=<C API req/s>
+//! base=<Rust req/s> unit=req/s speedup=<ours/base>`.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use p9_engine::host::ThreadHost;
+use p9_engine::{Config, Server};
+use p9_native::{NativeBackend, SecurityModel};
+use p9_wire::consts::{dotl_open, getattr};
+use p9_wire::{msgtype, P9String, Tmessage};
+
+/// Request threads per server (p9serve `--threads`).
+const THREADS: u32 = 2;
+const ROUNDS: usize = 9;
+const WINDOW: Duration = Duration::from_millis(400);
+const MSIZE: u32 = 1 << 20;
+
+// ----- the Rust server -----
+
+/// `p9-bench serve-rust --threads N --unix PATH DIR`: p9serve's
+/// counterpart on the engine's own `ThreadHost`.  Runs until killed.
+pub fn serve_rust(args: &[String]) -> ! {
+    let (mut threads, mut path, mut dir) = (THREADS as usize, None, None);
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--threads" => threads = it.next().and_then(|v| v.parse().ok()).expect("--threads N"),
+            "--unix" => path = it.next().cloned(),
+            _ => dir = Some(PathBuf::from(a)),
+        }
+    }
+    let (path, dir) = (path.expect("--unix PATH"), dir.expect("DIR"));
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).expect("bind");
+    println!("serve-rust: listening on unix:{path}");
+    let _ = io::stdout().flush();
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        let dir = dir.clone();
+        std::thread::spawn(move || serve_connection(conn, &dir, threads));
+    }
+    std::process::exit(0)
+}
+
+fn serve_connection(conn: UnixStream, dir: &Path, threads: usize) {
+    let backend = NativeBackend::new(dir, SecurityModel::None).expect("backend");
+    // p9serve's config: qrs_p9_config_init's defaults.
+    let config = Config::default();
+    let msize_max = config.msize_max;
+    let host = ThreadHost::new(Arc::new(Server::new(backend, config)), threads);
+    let writer = Arc::new(Mutex::new(conn.try_clone().expect("clone")));
+    let mut reader = conn;
+    while let Some(req) = p9_wire::stream::read_frame(&mut reader, msize_max) {
+        let w = Arc::clone(&writer);
+        host.submit(req, move |reply| {
+            if let Some(reply) = reply {
+                let mut w = w.lock().unwrap_or_else(PoisonError::into_inner);
+                let _ = w.write_all(&reply);
+            }
+        });
+    }
+    // Waits for the requests in flight, as qrs_p9_server_free does.
+    drop(host);
+}
+
+// ----- clients -----
+
+fn t(msg: &Tmessage<'_>) -> Vec<u8> {
+    msg.encode_to_vec(1).expect("encodable request")
+}
+
+/// One connection with a session: fid 0 the root, fid 1 the open file.
+struct Conn {
+    s: UnixStream,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    fn open(sock: &Path) -> Conn {
+        let mut c = Conn {
+            s: UnixStream::connect(sock).expect("connect"),
+            buf: vec![0; MSIZE as usize],
+        };
+        c.call(&t(&Tmessage::Version {
+            msize: MSIZE,
+            version: P9String::from("9P2000.L"),
+        }));
+        c.call(&t(&Tmessage::Attach {
+            fid: 0,
+            afid: u32::MAX,
+            uname: P9String::from("bench"),
+            aname: P9String::from(""),
+            n_uname: 0,
+        }));
+        c.call(&walk(0, 1, "f"));
+        c.call(&t(&Tmessage::Lopen {
+            fid: 1,
+            flags: dotl_open::RDONLY,
+        }));
+        c
+    }
+
+    /// Send one request and read its reply, which must not be an error.
+    fn call(&mut self, req: &[u8]) -> usize {
+        self.s.write_all(req).expect("write");
+        let mut hdr = [0u8; 4];
+        self.s.read_exact(&mut hdr).expect("reply size");
+        let n = u32::from_le_bytes(hdr) as usize;
+        self.s.read_exact(&mut self.buf[4..n]).expect("reply");
+        let typ = self.buf[4];
+        assert!(
+            typ == req[4] + 1 && typ != msgtype::RLERROR,
+            "request type {} got reply type {typ}",
+            req[4]
+        );
+        n
+    }
+}
+
+fn walk(fid: u32, newfid: u32, name: &str) -> Vec<u8> {
+    t(&Tmessage::Walk {
+        fid,
+        newfid,
+        wnames: vec![P9String::from(name)],
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Getattr,
+    WalkClunk,
+    Read4k,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Getattr => "getattr",
+            Op::WalkClunk => "walk_clunk",
+            Op::Read4k => "read_4KiB",
+        }
+    }
+
+    /// The requests of one iteration.
+    fn requests(self, i: u64) -> Vec<Vec<u8>> {
+        match self {
+            Op::Getattr => vec![t(&Tmessage::Getattr {
+                fid: 1,
+                request_mask: getattr::BASIC,
+            })],
+            Op::WalkClunk => vec![walk(0, 2, "f"), t(&Tmessage::Clunk { fid: 2 })],
+            Op::Read4k => vec![t(&Tmessage::Read {
+                fid: 1,
+                offset: (i % 256) * 4096,
+                count: 4096,
+            })],
+        }
+    }
+}
+
+/// Requests per second of `clients` connections to `sock` doing `op` for
+/// [`WINDOW`].
+fn measure(sock: &Path, op: Op, clients: usize) -> f64 {
+    let mut conns: Vec<Conn> = (0..clients).map(|_| Conn::open(sock)).collect();
+    let reqs: Vec<Vec<u8>> = (0..256).flat_map(|i| op.requests(i)).collect();
+    let start = Barrier::new(clients + 1);
+    let (total, elapsed) = std::thread::scope(|s| {
+        let hs: Vec<_> = conns
+            .iter_mut()
+            .map(|c| {
+                let (start, reqs) = (&start, &reqs);
+                s.spawn(move || {
+                    start.wait();
+                    let t0 = Instant::now();
+                    let mut n = 0u64;
+                    while t0.elapsed() < WINDOW {
+                        for r in reqs.iter().take(32) {
+                            c.call(r);
+                            n += 1;
+                        }
+                    }
+                    (n, t0.elapsed())
+                })
+            })
+            .collect();
+        start.wait();
+        let res: Vec<(u64, Duration)> = hs.into_iter().map(|h| h.join().expect("client")).collect();
+        let total: u64 = res.iter().map(|r| r.0).sum();
+        let longest = res.iter().map(|r| r.1).max().unwrap_or(WINDOW);
+        (total, longest)
+    });
+    total as f64 / elapsed.as_secs_f64()
+}
+
+// ----- servers -----
+
+struct Served {
+    child: Child,
+    sock: PathBuf,
+}
+
+impl Served {
+    /// Start `cmd`, whose first stdout line says it is listening.
+    fn start(mut cmd: Command, sock: PathBuf) -> Served {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
+        let mut line = String::new();
+        let out = child.stdout.take().expect("stdout");
+        BufReader::new(out)
+            .read_line(&mut line)
+            .expect("ready line");
+        assert!(line.contains("listening on"), "{cmd:?} said {line:?}");
+        Served { child, sock }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // SIGTERM: p9serve stops cleanly on it.
+        // SAFETY: kill(2) on our own child's pid; no memory is involved.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// `p9-bench socket P9SERVE`: the comparison, BENCH lines on stdout.
+pub fn run(p9serve: &str) {
+    let dir = PathBuf::from(format!("/dev/shm/p9-sockbench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let export = dir.join("export");
+    std::fs::create_dir_all(&export).expect("bench dir");
+    std::fs::write(export.join("f"), vec![7u8; 1 << 20]).expect("1 MiB file");
+
+    let threads = THREADS.to_string();
+    let c_sock = dir.join("c.sock");
+    let mut cmd = Command::new(p9serve);
+    cmd.args(["--threads", &threads, "--unix"])
+        .arg(&c_sock)
+        .arg(&export);
+    let ours = Served::start(cmd, c_sock);
+    let r_sock = dir.join("rust.sock");
+    let mut cmd = Command::new(std::env::current_exe().expect("own path"));
+    cmd.args(["serve-rust", "--threads", &threads, "--unix"])
+        .arg(&r_sock)
+        .arg(&export);
+    let base = Served::start(cmd, r_sock);
+
+    // Warm both up (page cache, allocator, first connections).
+    measure(&ours.sock, Op::Getattr, 4);
+    measure(&base.sock, Op::Getattr, 4);
+    for op in [Op::Getattr, Op::WalkClunk, Op::Read4k] {
+        for clients in [1, 32] {
+            let (mut o, mut b) = (Vec::new(), Vec::new());
+            for round in 0..ROUNDS {
+                // Alternate which goes first, too.
+                if round % 2 == 0 {
+                    o.push(measure(&ours.sock, op, clients));
+                    b.push(measure(&base.sock, op, clients));
+                } else {
+                    b.push(measure(&base.sock, op, clients));
+                    o.push(measure(&ours.sock, op, clients));
+                }
+            }
+            let (o, b) = (median(o), median(b));
+            let plural = if clients == 1 { "" } else { "s" };
+            println!(
+                "BENCH name=p9serve_{}_{clients}client{plural}_vs_rust ours={o:.0} base={b:.0} unit=req/s speedup={:.3}",
+                op.name(),
+                o / b
+            );
+        }
+    }
+    drop(ours);
+    drop(base);
+    let _ = std::fs::remove_dir_all(&dir);
+}
