@@ -49,8 +49,7 @@ const S_IFLNK: u32 = 0o120000;
 /// The largest reply a bulk request (Tread, Treaddir) of `count` bytes
 /// can have: the 11-byte header and the data, within msize.
 fn bulk_size(session: Session, count: u32) -> usize {
-    let header = p9_wire::consts::RREAD_HEADER_SIZE;
-    header + (count as usize).min((session.msize as usize).saturating_sub(header))
+    p9_wire::consts::RREAD_HEADER_SIZE + count.min(p9_wire::max_read_count(session.msize)) as usize
 }
 
 fn is_dir(attr: &Attr) -> bool {

@@ -430,27 +430,33 @@ pub(crate) fn utimes_proc(p: &ProcPath, times: &[libc::timespec; 2]) -> Result<(
 ///
 /// The raw errno of `fstatfs` (`ENOSYS` on some file systems, `EIO`...).
 pub fn statfs(node: &Node) -> Result<p9_wire::types::StatFs> {
-    use p9_wire::types::StatFs;
-    let mut sf = MaybeUninit::<libc::statfs64>::uninit();
-    // SAFETY: `sf` is valid for writes of a `statfs64`; the descriptor is live.
-    cvt(unsafe { libc::fstatfs64(node.as_raw_fd(), sf.as_mut_ptr()) })?;
-    // SAFETY: fstatfs64 succeeded and filled the structure.
-    let sf = unsafe { sf.assume_init() };
+    let mut sf = MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `sf` is valid for writes of a `statfs`; the descriptor is live.
+    cvt(unsafe { libc::fstatfs(node.as_raw_fd(), sf.as_mut_ptr()) })?;
+    // SAFETY: fstatfs succeeded and filled the structure.
+    Ok(wire_statfs(&unsafe { sf.assume_init() }))
+}
+
+/// Rstatfs's fields from a host `struct statfs`, the fsid packed from the
+/// two halves of `f_fsid` as QEMU does (`val[0] | val[1] << 32`).  Shared
+/// with backends that get a `struct statfs` from elsewhere (C vtables).
+#[allow(clippy::unnecessary_cast)] // statfs field types vary by platform
+pub fn wire_statfs(sf: &libc::statfs) -> p9_wire::types::StatFs {
     // SAFETY: `fsid_t` is `#[repr(C)] struct { int __val[2]; }`, so it has
     // the size and layout of `[c_int; 2]`; any bit pattern is valid.
     let val: [libc::c_int; 2] = unsafe { std::mem::transmute(sf.f_fsid) };
-    Ok(StatFs {
+    p9_wire::types::StatFs {
         // File system magic numbers are 32-bit values.
         typ: sf.f_type as u32,
         bsize: u32::try_from(sf.f_bsize).unwrap_or(u32::MAX),
-        blocks: sf.f_blocks,
-        bfree: sf.f_bfree,
-        bavail: sf.f_bavail,
-        files: sf.f_files,
-        ffree: sf.f_ffree,
+        blocks: sf.f_blocks as u64,
+        bfree: sf.f_bfree as u64,
+        bavail: sf.f_bavail as u64,
+        files: sf.f_files as u64,
+        ffree: sf.f_ffree as u64,
         fsid: u64::from(val[0] as u32) | (u64::from(val[1] as u32) << 32),
         namelen: u32::try_from(sf.f_namelen).unwrap_or(u32::MAX),
-    })
+    }
 }
 
 /// The target of the symbolic link held by `node`

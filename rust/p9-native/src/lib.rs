@@ -40,8 +40,8 @@ mod security;
 mod xattr;
 
 pub use attr::{
-    chmod, chown, generation, readlink, stat, stat_at, statfs, truncate, utimes, SetTime, Stat,
-    Timespec,
+    chmod, chown, generation, readlink, stat, stat_at, statfs, truncate, utimes, wire_statfs,
+    SetTime, Stat, Timespec,
 };
 pub use backend::NativeBackend;
 pub use dir::{DirBatch, DirEntry, DirReader};

@@ -1026,7 +1026,6 @@ impl Backend for CBackend {
         }
     }
 
-    #[allow(clippy::unnecessary_cast)] // statfs field types vary by platform
     fn statfs(&self, node: &Node) -> Result<StatFs> {
         let f = req(self.ops().statfs)?;
         let p = cpath(node);
@@ -1034,20 +1033,7 @@ impl Backend for CBackend {
         let mut st: libc::statfs = unsafe { std::mem::zeroed() };
         // SAFETY: a live path and a writable statfs.
         check(unsafe { f(self.opaque(), &p, &mut st) })?;
-        // SAFETY: fsid_t is two ints (its fields are private in libc).
-        let fsid: [c_int; 2] = unsafe { std::mem::transmute(st.f_fsid) };
-        Ok(StatFs {
-            typ: st.f_type as u32,
-            bsize: st.f_bsize as u32,
-            blocks: st.f_blocks as u64,
-            bfree: st.f_bfree as u64,
-            bavail: st.f_bavail as u64,
-            files: st.f_files as u64,
-            ffree: st.f_ffree as u64,
-            // 9p.c: `(unsigned int)val[0] | (unsigned long long)val[1] << 32`.
-            fsid: u64::from(fsid[0] as u32) | (u64::from(fsid[1] as u32) << 32),
-            namelen: st.f_namelen as u32,
-        })
+        Ok(p9_native::wire_statfs(&st))
     }
 
     fn getxattr(&self, node: &Node, name: &[u8], buf: &mut [u8]) -> Result<usize> {

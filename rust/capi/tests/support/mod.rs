@@ -13,7 +13,7 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use libc::{dirent, iovec, stat, statfs, timespec};
@@ -29,7 +29,9 @@ pub const GEN: u64 = 0x5eed;
 
 // ----- the export directory -----
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
+/// The p9-client tests' setup, for its export directories.
+#[path = "../../../p9-client/tests/common/mod.rs"]
+mod p9_client_common;
 
 /// A fresh directory on tmpfs (user xattrs work there), removed on drop.
 pub struct TempDir(PathBuf);
@@ -37,16 +39,7 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     /// A fresh directory for test `name`.
     pub fn new(name: &str) -> TempDir {
-        let base = if Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = base.join(format!("capi-cvtable-{}-{n}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir(&dir).expect("creating the export directory");
-        TempDir(dir)
+        TempDir(p9_client_common::temp_dir(&format!("cvtable-{name}")))
     }
 
     /// `rel` under the directory.
