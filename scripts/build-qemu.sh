@@ -31,13 +31,7 @@ if [ ! -f "$build/build.ninja" ] || [ "$(cat "$build/.qemurs-config" 2>/dev/null
 fi
 
 # Firmware: a binary run from the build directory looks in qemu-bundle/<firmwarepath>.
-fwdir=$build/qemu-bundle/usr/local/share/qemu
-mkdir -p "$fwdir"
-for d in /usr/share/qemu /usr/share/seabios /usr/lib/ipxe/qemu; do
-    for f in "$d"/*; do
-        [ -e "$fwdir/$(basename "$f")" ] || ln -s "$f" "$fwdir/$(basename "$f")"
-    done
-done
+bash "$REPO_ROOT/scripts/link-firmware.sh" "$build"
 
 say "building $variant QEMU ($build)"
 targets=("${QEMU_TEST_TARGETS[@]}")

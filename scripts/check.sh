@@ -58,6 +58,8 @@ stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy -D warnings" cargo clippy --locked --workspace --all-targets -- -D warnings
 stage "header drift (gen-header --check)" cargo run --quiet --locked -p gen-header -- --check
 stage "native static libs match meson-glue" check_native_libs
+counted "firmware links over configure's dangling link" '^link-firmware: ([0-9]+) passed, ([0-9]+) failed$' \
+    tests/scripts/link-firmware-test.sh
 counted "cargo test" 'test result: [a-zA-Z]+\. ([0-9]+) passed; ([0-9]+) failed' \
     cargo test --locked --workspace
 counted "C tests (ASan/UBSan)" '^c tests: ([0-9]+) passed, ([0-9]+) failed$' \
