@@ -23,6 +23,7 @@
 
 mod job;
 mod pool;
+mod signals;
 mod sleep;
 mod wait;
 

@@ -6,7 +6,8 @@
 //! from all of them.  The home thread never pops its own deque, so the deque
 //! only ever grows and, once warm, a submission allocates nothing.  Deques
 //! of exited home threads are kept in their slot for the next home thread.
-//! Idle workers spin briefly, then sleep on an eventcount.
+//! Idle workers spin briefly, then sleep on an eventcount.  Workers block
+//! every asynchronous signal (see `signals`).
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -17,6 +18,7 @@ use crossbeam_deque::{Injector, Steal, Stealer, Worker};
 use once_cell::sync::{Lazy, OnceCell};
 
 use crate::job::{self, JobPtr};
+use crate::signals;
 use crate::sleep::Sleep;
 
 /// Home threads with a deque of their own; further ones share `overflow`.
@@ -109,10 +111,8 @@ pub fn start(requested: usize) -> Result<usize, StartError> {
     let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel(n);
     for i in 0..n {
         let ready = ready_tx.clone();
-        match std::thread::Builder::new()
-            .name(format!("qrs-worker-{i}"))
-            .spawn(move || worker_loop(i, ready))
-        {
+        let builder = std::thread::Builder::new().name(format!("qrs-worker-{i}"));
+        match signals::spawn(builder, move || worker_loop(i, ready)) {
             Ok(h) => workers.push(h),
             Err(_) => {
                 shutdown(&mut workers);
