@@ -126,6 +126,65 @@ typedef struct {
 } QrsOffloadHooks;
 
 /**
+ * How the worker pool is sized.  Fill it with `qrs_offload_config_init`,
+ * then change what differs; 0 in any field means its default.
+ */
+typedef struct {
+  /**
+   * Workers started, and the floor the pool never shrinks below; 0: the
+   * environment variable `QRS_OFFLOAD_THREADS`, else the number of CPUs
+   * (at least 2).
+   */
+  uint32_t threads;
+  /**
+   * The most workers the pool grows to; 0: the environment variable
+   * `QRS_OFFLOAD_MAX_THREADS`, else 64.  Raised to `threads` if below
+   * (equal: the pool does not grow), capped at 256.
+   */
+  uint32_t max_threads;
+  /**
+   * How long, in milliseconds, a worker beyond `threads` stays idle
+   * before it exits; 0: 10000 (QEMU's thread pool).
+   */
+  uint32_t idle_timeout_ms;
+  /**
+   * How long, in microseconds, queued work must wait with every worker
+   * in a call before the pool grows; 0: 2000.  At least 100.
+   */
+  uint32_t grow_after_us;
+} QrsOffloadConfig;
+
+/**
+ * Counters of the worker pool since its last start.
+ */
+typedef struct {
+  /**
+   * Worker threads alive now (0 once stopped).
+   */
+  uint32_t threads;
+  /**
+   * The start count, below which the pool does not shrink.
+   */
+  uint32_t min_threads;
+  /**
+   * The most workers the pool may grow to.
+   */
+  uint32_t max_threads;
+  /**
+   * The most workers alive at once.
+   */
+  uint32_t peak_threads;
+  /**
+   * Worker threads created, the initial ones included.
+   */
+  uint64_t spawned;
+  /**
+   * Workers that exited after the idle period.
+   */
+  uint64_t retired;
+} QrsOffloadStats;
+
+/**
  * An opaque path, made only by the backend's `name_to_path` (QEMU's
  * `V9fsPath`: a NUL-terminated string for 9p-local, with `size` counting
  * the NUL; a node pointer for 9p-synth).  Borrowed for the duration of a
@@ -522,18 +581,62 @@ extern "C" {
 int32_t qrs_offload_set_host(const QrsOffloadHooks *hooks);
 
 /**
+ * Fill `config` with the defaults (every field 0 but `idle_timeout_ms`
+ * 10000 and `grow_after_us` 2000).  A NULL `config` is ignored.
+ *
+ * # Safety
+ * `config` is NULL or points to a writable `QrsOffloadConfig`.
+ */
+void qrs_offload_config_init(QrsOffloadConfig *config);
+
+/**
  * Start the worker pool with `threads` workers; 0 means the environment
  * variable `QRS_OFFLOAD_THREADS`, else the number of CPUs (at least 2).
- * Thread-safe.  Returns the number of workers started, `-EALREADY` if the
- * pool is running, `-EAGAIN` if a thread could not be created.
+ *
+ * The pool grows on demand, as QEMU's thread pool does, up to the
+ * environment variable `QRS_OFFLOAD_MAX_THREADS` (else 64) workers: when
+ * queued work has waited 2 ms with every worker inside a call and some of
+ * them blocked in the kernel (a stuck NFS or FUSE mount, a slow disk),
+ * a manager thread adds one worker per blocked one.  Short work never
+ * grows it.  Workers beyond `threads` exit after 10 s without work; the
+ * pool never shrinks below `threads`.  `qrs_offload_start_config` sets
+ * these.  Pool threads block every asynchronous signal (SIGINT, SIGTERM,
+ * SIGALRM, SIGCHLD, SIGUSR1, ...; not SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGTRAP, SIGSYS), as QEMU's threads do; the caller's mask is unchanged.
+ *
+ * Thread-safe.  Returns once every thread has done its start-up, with the
+ * number of workers started; `-EALREADY` if the pool is running, `-EAGAIN`
+ * if a thread could not be created.
  */
 int32_t qrs_offload_start(uint32_t threads);
 
 /**
+ * `qrs_offload_start` with every setting from `config` (copied).  Returns
+ * the number of workers started, `-EINVAL` if `config` is NULL,
+ * `-EALREADY` if the pool is running, `-EAGAIN` if a thread could not be
+ * created.
+ *
+ * # Safety
+ * `config` is NULL or points to a readable `QrsOffloadConfig`.
+ */
+int32_t qrs_offload_start_config(const QrsOffloadConfig *config);
+
+/**
+ * Write the pool's counters since its last start to `*stats` (after a
+ * stop: `threads` is 0, the rest describes the last run).  Thread-safe.
+ * Returns 0, or `-EINVAL` if `stats` is NULL.
+ *
+ * # Safety
+ * `stats` is NULL or points to a writable `QrsOffloadStats`.
+ */
+int32_t qrs_offload_stats(QrsOffloadStats *stats);
+
+/**
  * Stop the worker pool: work already submitted completes (its coroutines
- * are resumed), later offloads run inline, and the workers are joined.  Do
- * not call it from a worker, nor from a home thread whose coroutines still
- * wait for offloads (it would wait for them while they cannot be resumed).
+ * are resumed), later offloads run inline, and every thread of the pool,
+ * grown workers included, is joined.  Do not call it from a worker, nor
+ * from a home thread whose coroutines still wait for offloads (it would
+ * wait for them while they cannot be resumed).
  * Returns 0, or `-EALREADY` if the pool was not running.
  */
 int32_t qrs_offload_stop(void);

@@ -9,9 +9,11 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cohost.h"
 #include "harness.h"
@@ -207,6 +209,119 @@ static void test_stop_drains_then_inline(void)
     CHECK(qrs_offload_start(3) == 3);
 }
 
+/*
+ * The pool grows while calls block and work waits, up to its maximum, and
+ * shrinks back to its start count once idle; its threads block the
+ * asynchronous signals.
+ */
+enum { SLOW_CALLS = 16 };
+
+typedef struct Probe {
+    pthread_t ran_on;
+    int signals_ok;
+} Probe;
+
+static int blocking_probe(void *opaque)
+{
+    Probe *p = opaque;
+    struct timespec ts = { 0, 50 * 1000 * 1000 };
+    sigset_t mask;
+
+    nanosleep(&ts, NULL);
+    pthread_sigmask(SIG_BLOCK, NULL, &mask);
+    p->ran_on = pthread_self();
+    p->signals_ok = sigismember(&mask, SIGINT) == 1 &&
+                    sigismember(&mask, SIGTERM) == 1 &&
+                    sigismember(&mask, SIGUSR1) == 1 &&
+                    sigismember(&mask, SIGALRM) == 1 &&
+                    sigismember(&mask, SIGCHLD) == 1 &&
+                    sigismember(&mask, SIGSEGV) == 0;
+    return 1;
+}
+
+static void probe_coroutine(void *arg)
+{
+    CHECK(qrs_co_run_in_worker(blocking_probe, arg) == 1);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void test_pool_grows_and_shrinks(void)
+{
+    static Probe probes[SLOW_CALLS];
+    QrsOffloadConfig config;
+    QrsOffloadStats stats;
+    sigset_t before, after;
+    double t0, elapsed;
+    int i, threads;
+
+    CHECK(qrs_offload_stats(NULL) == -EINVAL);
+    CHECK(qrs_offload_start_config(NULL) == -EINVAL);
+    qrs_offload_config_init(NULL);
+    qrs_offload_config_init(&config);
+    CHECK(config.threads == 0 && config.max_threads == 0);
+    CHECK(config.idle_timeout_ms == 10000 && config.grow_after_us == 2000);
+
+    CHECK(qrs_offload_stop() == 0);
+    config.threads = 2;
+    config.max_threads = 6;
+    config.idle_timeout_ms = 200;
+    pthread_sigmask(SIG_BLOCK, NULL, &before);
+    CHECK(qrs_offload_start_config(&config) == 2);
+    pthread_sigmask(SIG_BLOCK, NULL, &after);
+    for (i = 1; i < 64; i++) {
+        CHECK(sigismember(&before, i) == sigismember(&after, i));
+    }
+    CHECK(qrs_offload_start_config(&config) == -EALREADY);
+    CHECK(qrs_offload_stats(&stats) == 0);
+    CHECK(stats.threads == 2 && stats.min_threads == 2);
+    CHECK(stats.max_threads == 6 && stats.spawned == 2);
+
+    /* 16 calls of 50 ms: 8 rounds (400 ms) on 2 workers, 3 on 6. */
+    t0 = now_seconds();
+    for (i = 0; i < SLOW_CALLS; i++) {
+        co_wake(co_create(probe_coroutine, &probes[i]));
+    }
+    cohome_run(cohome_self());
+    elapsed = now_seconds() - t0;
+    CHECK(qrs_offload_stats(&stats) == 0);
+    printf("  %d x 50 ms on 2 to 6 workers: %.0f ms, peak %u threads\n",
+           SLOW_CALLS, elapsed * 1e3, stats.peak_threads);
+    CHECK(stats.peak_threads == 6);
+    CHECK(stats.spawned <= 6);
+    CHECK(elapsed >= 0.150);            /* at least 3 rounds on 6 workers */
+    for (i = 0; i < SLOW_CALLS; i++) {
+        CHECK(probes[i].signals_ok);
+        CHECK(!pthread_equal(probes[i].ran_on, pthread_self()));
+    }
+
+    /* Back to the start count once idle for 200 ms, never below. */
+    for (i = 0; i < 500; i++) {
+        CHECK(qrs_offload_stats(&stats) == 0);
+        if (stats.threads == 2) {
+            break;
+        }
+        usleep(10 * 1000);
+    }
+    CHECK(stats.threads == 2);
+    CHECK(stats.retired == stats.spawned - 2);
+    usleep(400 * 1000);
+    CHECK(qrs_offload_stats(&stats) == 0);
+    CHECK(stats.threads == 2);
+
+    CHECK(qrs_offload_stop() == 0);
+    CHECK(qrs_offload_stats(&stats) == 0);
+    CHECK(stats.threads == 0);
+    threads = qrs_offload_start(4);
+    CHECK(threads == 4);
+}
+
 int main(void)
 {
     static const TestCase tests[] = {
@@ -216,6 +331,7 @@ int main(void)
         { "many_coroutines_several_homes", test_many_coroutines_several_homes },
         { "stop_drains_then_inline", test_stop_drains_then_inline },
         { "many_coroutines_after_restart", test_many_coroutines_one_home },
+        { "pool_grows_and_shrinks", test_pool_grows_and_shrinks },
     };
     int failed;
 

@@ -80,11 +80,12 @@ impl Job {
     }
 }
 
-/// On a worker: run the job, then complete it.
+/// On a worker: run the job, call `ran()`, then complete the job (resume
+/// its coroutine if it waits).
 ///
 /// # Safety
 /// `job` was submitted by `run_in_worker` and not executed before.
-pub(crate) unsafe fn execute(job: JobPtr) {
+pub(crate) unsafe fn execute(job: JobPtr, ran: impl FnOnce()) {
     let head = job.0.as_ptr();
     // SAFETY: the record is alive until we mark it DONE (see JobPtr), and
     // `co`/`resume` are read before that; after the swap the record may be
@@ -92,6 +93,7 @@ pub(crate) unsafe fn execute(job: JobPtr) {
     unsafe {
         let (co, resume) = ((*head).co, (*head).resume);
         ((*head).run)(job.0);
+        ran();
         if (*head).state.swap(DONE, Ordering::AcqRel) == WAITING {
             resume(co);
         }

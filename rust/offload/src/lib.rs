@@ -19,10 +19,17 @@
 //! A panic in an offloaded closure is caught on the worker and resumed on
 //! the calling coroutine, on its home thread, as if the closure had run
 //! there.
+//!
+//! The pool ([`start`], [`start_with`]) starts one worker per CPU, grows up
+//! to 64 (like QEMU's thread pool) when queued work waits behind calls that
+//! block in the kernel, and shrinks back after 10 s of idleness; [`stats`]
+//! counts its threads.  Its threads block every asynchronous signal, as
+//! QEMU's threads do.
 #![warn(missing_docs)]
 
 mod job;
 mod pool;
+mod signals;
 mod sleep;
 mod wait;
 
@@ -33,7 +40,11 @@ use std::ptr::NonNull;
 
 use once_cell::sync::OnceCell;
 
-pub use pool::{is_running, start, stop, thread_count, StartError, THREADS_ENV, THREADS_MAX};
+pub use pool::{
+    is_running, max_thread_count, start, start_with, stats, stop, thread_count, Config, StartError,
+    Stats, GROW_AFTER_DEFAULT, IDLE_TIMEOUT_DEFAULT, MAX_THREADS_DEFAULT, MAX_THREADS_ENV,
+    THREADS_ENV, THREADS_MAX,
+};
 pub use wait::{ReadGuard, RwLock, WaitCell, WriteGuard};
 
 use job::{Job, JobPtr};

@@ -68,8 +68,8 @@ unsafe extern "C" fn hook_resume(co: *mut c_void) {
     }
 }
 
-/// Register the hooks (once per test binary) and start the pool.
-pub fn setup(threads: usize) {
+/// Register the hooks (once per test binary), without starting the pool.
+pub fn set_hooks() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         offload::set_hooks(offload::Hooks {
@@ -78,6 +78,14 @@ pub fn setup(threads: usize) {
             resume: hook_resume,
         })
         .unwrap();
+    });
+}
+
+/// Register the hooks and start the pool (once per test binary).
+pub fn setup(threads: usize) {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        set_hooks();
         offload::start(threads).unwrap();
     });
 }
