@@ -12,7 +12,8 @@
 # The kernel comes from Debian's linux-image-amd64 metapackage (resolved at
 # run time, not pinned), busybox from busybox-static; both are cached in
 # $QRS_CACHE/guest.
-# shellcheck source=../../scripts/common.sh
+# shellcheck source-path=SCRIPTDIR/../..
+# shellcheck source=scripts/common.sh
 source "$(dirname "$0")/../../scripts/common.sh"
 
 qemu=${1:?usage: run-guest-test.sh QEMU_BINARY}
@@ -57,6 +58,7 @@ cleanup() {
     rm -rf "$initrd_dir" "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM HUP  # so that the EXIT trap runs on these too
 
 # --- initramfs ---------------------------------------------------------------
 busybox=/bin/busybox  # from busybox-static: the initramfs has no libc
@@ -155,8 +157,11 @@ qemu_job=$!
 
 exports=()
 for tag in "${models[@]}" dotu ro remap; do exports+=("$tag=$work/$tag"); done
+# In the background: `wait` lets a signal's trap run at once, and the
+# scenario ends by itself when the clean-up kills QEMU.
 python3 "$here/qmp_scenario.py" "$work/qmp.sock" "$console" \
-    "$work/passthrough/.sync" "$work/qemu.pid" "${exports[@]}" | tee "$work/qmp.log" || true
+    "$work/passthrough/.sync" "$work/qemu.pid" "${exports[@]}" | tee "$work/qmp.log" &
+wait $! || true
 qmplog=$(cat "$work/qmp.log")
 # The scenario ends with `quit`; give QEMU a minute before the trap kills it.
 for _ in $(seq 60); do kill -0 "$qemu_job" 2>/dev/null || break; sleep 1; done
