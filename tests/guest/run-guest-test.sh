@@ -98,7 +98,7 @@ for m in "${order[@]}"; do
     esac
     echo "$base" >>"$initrd_dir/modules.order"
 done
-(cd "$initrd_dir" && find . | cpio -o -H newc --quiet | gzip -1) >"$cache/initrd.gz"
+(cd "$initrd_dir" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
 # --- the exports ------------------------------------------------------------------
 # One directory per mount tag (init and host_checks.py use the same names).
@@ -145,12 +145,13 @@ share remap security_model=passthrough,multidevs=remap
 # -S: the first migrate happens before the guest runs.  No -no-reboot: it
 # would turn QMP's system_reset into a shutdown.
 say "booting $kver on $qemu (TCG)"
-console=$cache/console.log
-rm -f "$console"
+# Per run (other checkouts may run this stage at the same time); a copy
+# of the last console stays in $cache for a look afterwards.
+console=$work/console.log
 timeout -k 10 900 "$qemu" -accel tcg -m 512 -smp 2 -nodefaults -no-user-config \
     -display none -serial "file:$console" -S \
     -qmp "unix:$work/qmp.sock,server=on,wait=off" -pidfile "$work/qemu.pid" \
-    -kernel "$kernel" -initrd "$cache/initrd.gz" \
+    -kernel "$kernel" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet" \
     "${fsdev[@]}" &
 qemu_job=$!
@@ -169,6 +170,7 @@ if kill -0 "$qemu_job" 2>/dev/null; then echo "QEMU did not quit; killing it"; k
 rc=0; wait "$qemu_job" || rc=$?
 qemu_job=
 
+cp "$console" "$cache/console.log"
 tr -d '\r' <"$console" | grep -E '^GUEST ' || true
 
 # count PATTERN < text: matching lines (0 is not an error).
