@@ -1,19 +1,30 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Check, from the host, what the guest workload did to the export.
+"""Check, from the host, what the guest workload did to the exports.
 
-usage: host_checks.py EXPORT_DIR; prints `HOST ok NAME` or `HOST FAIL NAME: why`.
+usage: host_checks.py snapshot WORKDIR          before boot: record the read-only export
+       host_checks.py check WORKDIR BUSYBOX     after: print `HOST ok NAME` / `HOST FAIL NAME: why`
+
+WORKDIR holds one export per mount tag (passthrough, mapped-xattr,
+mapped-file, none, dotu, ro, remap); BUSYBOX is the file the guest copied
+into passthrough/reset/io.* while QEMU was reset.
+
+The mapped security models of 9p-local keep what the guest sees aside:
+mapped-xattr in the user.virtfs.{mode,uid,gid} xattrs (little-endian
+32-bit), mapped-file in .virtfs_metadata/NAME (`virtfs.mode=DECIMAL`
+lines) next to NAME; the host file itself is created with mode 0600
+(directories 0700) and owned by QEMU's user.
 """
 import hashlib
+import json
 import os
 import stat
+import struct
 import sys
 
-root = sys.argv[1]
-
-
-def path(*names):
-    return os.path.join(root, *names)
+MODELS = ("passthrough", "mapped-xattr", "mapped-file", "none")
+FMODE, DMODE = 0o600, 0o700  # 9p-local's defaults for fmode/dmode
+META = ".virtfs_metadata"
 
 
 def sha256(p):
@@ -21,79 +32,280 @@ def sha256(p):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def check(name, fn):
+def check(name, fn, *args):
     try:
-        problem = fn()
+        problem = fn(*args)
     except Exception as e:  # a missing file is a failed check, not a crash
         problem = f"{type(e).__name__}: {e}"
     print(f"HOST ok {name}" if not problem else f"HOST FAIL {name}: {problem}")
 
 
-def written():
-    want = open(path("results", "written.sha256")).read().strip()
-    got = sha256(path("written.bin"))
-    return None if want == got else f"guest wrote {want}, host reads {got}"
+def mapped_file_meta(path):
+    """The attributes mapped-file keeps for path, as {key: int}."""
+    meta = os.path.join(os.path.dirname(path), META, os.path.basename(path))
+    with open(meta) as f:
+        return {k.removeprefix("virtfs."): int(v)
+                for k, v in (line.strip().split("=", 1) for line in f if "=" in line)}
 
 
-def mode_and_size():
-    st = os.stat(path("written.bin"))
-    got = (st.st_size, stat.S_IMODE(st.st_mode))
-    return None if got == (1048576, 0o640) else f"size/mode {got}"
+def guest_view(model, path):
+    """(mode, uid, gid) as the guest sees path under this security model."""
+    st = os.lstat(path)
+    if model == "mapped-xattr":
+        def attr(name):
+            return struct.unpack("<I", os.getxattr(path, f"user.virtfs.{name}",
+                                                   follow_symlinks=False))[0]
+        return attr("mode"), attr("uid"), attr("gid")
+    if model == "mapped-file":
+        meta = mapped_file_meta(path)
+        return meta["mode"], meta["uid"], meta["gid"]
+    return st.st_mode, st.st_uid, st.st_gid
 
 
-def readdir():
-    n = len(os.listdir(path("many")))
-    return None if n == 1000 else f"{n} entries"
+def expect_modes(model, path, guest_mode, host_mode_if_mapped):
+    """Guest-visible mode is guest_mode (with the type bits); the host file's
+    permission bits are the same (passthrough, none) or 9p-local's fmode/dmode
+    (mapped models)."""
+    mode, _, _ = guest_view(model, path)
+    if mode != guest_mode:
+        return f"guest-visible mode {mode:o}, expected {guest_mode:o}"
+    host = stat.S_IMODE(os.lstat(path).st_mode)
+    want = host_mode_if_mapped if model.startswith("mapped") else stat.S_IMODE(guest_mode)
+    return None if host == want else f"host mode {host:o}, expected {want:o}"
 
 
-def rename():
-    if os.path.exists(path("before")):
-        return "old name still exists"
-    return None if open(path("after")).read() == "rename-me\n" else "content differs"
+def model_checks(root, model):
+    def p(*names):
+        return os.path.join(root, *names)
+
+    mapped = model.startswith("mapped")
+
+    def written():
+        want = open(p("results", "written.sha256")).read().strip()
+        got = sha256(p("written.bin"))
+        return None if want == got else f"guest wrote {want}, host reads {got}"
+
+    def mode_and_size():
+        size = os.lstat(p("written.bin")).st_size
+        if size != 1048576:
+            return f"size {size}"
+        return expect_modes(model, p("written.bin"), stat.S_IFREG | 0o640, FMODE)
+
+    def owner():
+        _, uid, gid = guest_view(model, p("owned"))
+        if (uid, gid) != (1234, 5678):
+            return f"guest-visible owner {uid}:{gid}"
+        st = os.lstat(p("owned"))
+        # Mapped models leave the host file to QEMU's user.
+        want = (os.getuid(), os.getgid()) if mapped else (1234, 5678)
+        got = (st.st_uid, st.st_gid)
+        return None if got == want else f"host owner {got}, expected {want}"
+
+    def dir_mode():
+        return expect_modes(model, p("dmode"), stat.S_IFDIR | 0o750, DMODE)
+
+    def readdir():
+        names = [n for n in os.listdir(p("many")) if n != META]
+        if len(names) != 1000:
+            return f"{len(names)} entries"
+        if model == "mapped-file" and len(os.listdir(p("many", META))) != 1000:
+            return f"{len(os.listdir(p('many', META)))} metadata files, expected 1000"
+        return None
+
+    def rename():
+        if os.path.lexists(p("before")):
+            return "old name still exists"
+        if open(p("after")).read() != "rename-me\n":
+            return "content differs"
+        if model == "mapped-file":
+            if os.path.lexists(p(META, "before")) or not os.path.exists(p(META, "after")):
+                return "metadata file not renamed with the file"
+        return None
+
+    def symlink():
+        if mapped:
+            # A regular file holding the target; the guest's mode says link.
+            if os.path.islink(p("link")):
+                return "a host symlink, expected a regular file"
+            target = open(p("link")).read()
+            if target != "written.bin":
+                return f"target {target!r}"
+            return expect_modes(model, p("link"), stat.S_IFLNK | 0o777, FMODE)
+        if not os.path.islink(p("link")):
+            return "not a symlink"
+        target = os.readlink(p("link"))
+        return None if target == "written.bin" else f"target {target}"
+
+    def hardlink():
+        a, b = os.stat(p("written.bin")), os.lstat(p("hard"))
+        if a.st_ino != b.st_ino:
+            return "different inodes"
+        if b.st_nlink != 2:
+            return f"nlink {b.st_nlink}"
+        if model == "mapped-file":
+            if os.stat(p(META, "written.bin")).st_ino != os.stat(p(META, "hard")).st_ino:
+                return "metadata files are not linked"
+        return None
+
+    def xattr():
+        got = os.getxattr(p("written.bin"), "user.qemurs")
+        return None if got == b"hello-xattr" else f"value {got!r}"
+
+    def truncate():
+        data = open(p("trunc"), "rb").read()
+        head = open(p("written.bin"), "rb").read(1000)
+        if len(data) != 5000:
+            return f"size {len(data)}"
+        if data[:1000] != head or data[1000:] != bytes(4000):
+            return "content is not the first 1000 bytes then zeros"
+        return None
+
+    def gone(*names):
+        left = [n for n in names if os.path.lexists(p(n))]
+        return f"still there: {', '.join(left)}" if left else None
+
+    def unlink():
+        return gone("unlinked", *([os.path.join(META, "unlinked")] if model == "mapped-file" else []))
+
+    def mkdir_rmdir():
+        if not os.path.isdir(p("d1", "d2")):
+            return "d1/d2 missing"
+        return gone(os.path.join("d1", "d2", "d3"),
+                    *([os.path.join("d1", "d2", META, "d3")] if model == "mapped-file" else []))
+
+    def open_unlink():
+        return gone("open-unlink", *([os.path.join(META, "open-unlink")] if model == "mapped-file" else []))
+
+    for name, fn in [
+        ("written-data", written), ("mode-and-size", mode_and_size), ("owner", owner),
+        ("dir-mode", dir_mode), ("readdir", readdir), ("rename", rename),
+        ("symlink", symlink), ("hardlink", hardlink), ("xattr", xattr),
+        ("truncate", truncate), ("unlink", unlink), ("mkdir-rmdir", mkdir_rmdir),
+        ("open-unlink-gone", open_unlink),
+    ]:
+        check(f"{model}/{name}", fn)
 
 
-def symlink():
-    if not os.path.islink(path("link")):
-        return "not a symlink"
-    target = os.readlink(path("link"))
-    return None if target == "written.bin" else f"target {target}"
+def dotu_checks(root):
+    def p(*names):
+        return os.path.join(root, *names)
+
+    def written():
+        want = open(p("written.sha256")).read().strip()
+        st = os.lstat(p("written.bin"))
+        if stat.S_IMODE(st.st_mode) != 0o640:
+            return f"mode {stat.S_IMODE(st.st_mode):o}"
+        return None if sha256(p("written.bin")) == want else "content differs"
+
+    def renamed():
+        if os.path.lexists(p("before")):
+            return "old name still exists"
+        return None if open(p("dir", "after")).read() == "moved\n" else "content differs"
+
+    check("dotu/written-data", written)
+    check("dotu/rename", renamed)
+    check("dotu/unlink", lambda: "still exists" if os.path.lexists(p("unlinked")) else None)
 
 
-def hardlink():
-    a, b = os.stat(path("written.bin")), os.lstat(path("hard"))
-    if a.st_ino != b.st_ino:
-        return "different inodes"
-    return None if b.st_nlink == 2 else f"nlink {b.st_nlink}"
+def snapshot(root):
+    """Everything a guest write could change in root (atime aside)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(dirnames + filenames):
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            entry = {k: getattr(st, k) for k in
+                     ("st_mode", "st_uid", "st_gid", "st_size", "st_nlink",
+                      "st_ino", "st_mtime_ns", "st_ctime_ns")}
+            if stat.S_ISLNK(st.st_mode):
+                entry["target"] = os.readlink(path)
+            elif stat.S_ISREG(st.st_mode):
+                entry["sha256"] = sha256(path)
+            entry["xattrs"] = {x: os.getxattr(path, x, follow_symlinks=False).hex()
+                               for x in sorted(os.listxattr(path, follow_symlinks=False))}
+            out[os.path.relpath(path, root)] = entry
+    st = os.lstat(root)
+    out["."] = {"st_mode": st.st_mode, "st_mtime_ns": st.st_mtime_ns,
+                "st_ctime_ns": st.st_ctime_ns, "st_nlink": st.st_nlink}
+    return out
 
 
-def xattr():
-    got = os.getxattr(path("written.bin"), "user.qemurs")
-    return None if got == b"hello-xattr" else f"value {got!r}"
+def ro_checks(root, before_file):
+    def unchanged():
+        before = json.load(open(before_file))
+        after = json.loads(json.dumps(snapshot(root)))
+        if before == after:
+            return None
+        changed = sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+        return f"changed: {', '.join(changed)}"
+
+    check("ro/host-unchanged", unchanged)
 
 
-def truncate():
-    data = open(path("trunc"), "rb").read()
-    head = open(path("written.bin"), "rb").read(1000)
-    if len(data) != 5000:
-        return f"size {len(data)}"
-    if data[:1000] != head or data[1000:] != bytes(4000):
-        return "content is not the first 1000 bytes then zeros"
-    return None
+def remap_checks(root):
+    def collide():
+        # Without remap the guest would see these pairs as one inode.
+        top = {os.lstat(os.path.join(root, n)).st_ino for n in os.listdir(root) if n != "sub"}
+        sub = {os.lstat(os.path.join(root, "sub", n)).st_ino for n in os.listdir(os.path.join(root, "sub"))}
+        if os.lstat(root).st_dev == os.lstat(os.path.join(root, "sub")).st_dev:
+            return "sub is not another filesystem"
+        if len(top) < 40 or len(sub) < 40:
+            return f"{len(top)} and {len(sub)} files, expected the guest's 40 and 40"
+        return None if top & sub else "no raw inode number is shared between the two filesystems"
+
+    check("remap/raw-inodes-collide", collide)
 
 
-def unlink():
-    return "still exists" if os.path.lexists(path("unlinked")) else None
+def reset_checks(pt, busybox):
+    z = os.path.join(pt, "reset")
+
+    def marker():
+        got = open(os.path.join(z, "marker")).read()
+        return None if got == "boot1\n" else f"marker {got!r}"
+
+    def io_prefixes():
+        whole = open(busybox, "rb").read()
+        names = sorted(n for n in os.listdir(z) if n.startswith("io."))
+        if not names:
+            return "no io.* files"
+        bad = [n for n in names if not whole.startswith(open(os.path.join(z, n), "rb").read())]
+        return f"not a prefix of what was written: {', '.join(bad)}" if bad else None
+
+    def after_reset():
+        want = open(os.path.join(z, "after-reset.sha256")).read().strip()
+        return None if sha256(os.path.join(z, "after-reset.bin")) == want else "content differs"
+
+    def earlier_data():
+        want = open(os.path.join(pt, "results", "written.sha256")).read().strip()
+        return None if sha256(os.path.join(pt, "written.bin")) == want else "content differs"
+
+    def hammer_clean():
+        d = os.path.join(pt, "hammer")
+        workers = sorted(os.listdir(d))
+        if workers != ["w0", "w1", "w2", "w3"]:
+            return f"worker directories {workers}"
+        left = [w for w in workers if os.listdir(os.path.join(d, w))]
+        return f"files left in {', '.join(left)}" if left else None
+
+    check("reset/marker", marker)
+    check("reset/io-prefixes", io_prefixes)
+    check("reset/write-after-reset", after_reset)
+    check("reset/earlier-data-intact", earlier_data)
+    check("hammer/directories-empty", hammer_clean)
 
 
-def mkdir_rmdir():
-    if not os.path.isdir(path("d1", "d2")):
-        return "d1/d2 missing"
-    return "d1/d2/d3 still exists" if os.path.exists(path("d1", "d2", "d3")) else None
+def main():
+    mode, work = sys.argv[1], sys.argv[2]
+    if mode == "snapshot":
+        with open(os.path.join(work, "ro.snapshot.json"), "w") as f:
+            json.dump(snapshot(os.path.join(work, "ro")), f)
+        return
+    for model in MODELS:
+        model_checks(os.path.join(work, model), model)
+    dotu_checks(os.path.join(work, "dotu"))
+    ro_checks(os.path.join(work, "ro"), os.path.join(work, "ro.snapshot.json"))
+    remap_checks(os.path.join(work, "remap"))
+    reset_checks(os.path.join(work, "passthrough"), sys.argv[3])
 
 
-for name, fn in [
-    ("written-data", written), ("mode-and-size", mode_and_size), ("readdir", readdir),
-    ("rename", rename), ("symlink", symlink), ("hardlink", hardlink), ("xattr", xattr),
-    ("truncate", truncate), ("unlink", unlink), ("mkdir-rmdir", mkdir_rmdir),
-]:
-    check(name, fn)
+main()

@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Boot a Debian kernel with a busybox initramfs under TCG on the given QEMU,
-# mount a `-fsdev local` export over virtio-9p (9P2000.L), run the workload
-# in `init`, then check the export from the host (host_checks.py).
+# Boot a Debian kernel with a busybox initramfs under TCG on the given QEMU
+# with one virtio-9p share per case (each `-fsdev local` security model,
+# a 9P2000.u mount, readonly=on, multidevs=remap over a nested tmpfs), run
+# the workload in `init`, drive QMP (migrate refused while mounted,
+# system_reset during I/O) with qmp_scenario.py, then check the exports
+# from the host (host_checks.py).  Everything happens in one QEMU run.
 #
 # usage: run-guest-test.sh QEMU_BINARY      closing line: guest: N passed, N failed
 #
 # The kernel comes from Debian's linux-image-amd64 metapackage (resolved at
 # run time, not pinned), busybox from busybox-static; both are cached in
 # $QRS_CACHE/guest.
+# shellcheck source-path=SCRIPTDIR/../..
+# shellcheck source=scripts/common.sh
 source "$(dirname "$0")/../../scripts/common.sh"
 
 qemu=${1:?usage: run-guest-test.sh QEMU_BINARY}
+[ -x "$qemu" ] || die "$qemu is not executable"
 here=$REPO_ROOT/tests/guest
 cache=$QRS_CACHE/guest
 mkdir -p "$cache"
@@ -36,25 +42,44 @@ kver=$(ls "$kdir/root/lib/modules")
 kernel=$kdir/root/boot/vmlinuz-$kver
 moddir=$kdir/root/lib/modules/$kver
 
+# --- clean-up ----------------------------------------------------------------
+# Whatever happens: no QEMU left running, no tmpfs left mounted.
+initrd_dir=$(mktemp -d)
+work=$(mktemp -d "$cache/run.XXXXXX")  # on disk: user xattrs for the mapped models
+qemu_job=
+cleanup() {
+    if [ -n "$qemu_job" ] && kill -0 "$qemu_job" 2>/dev/null; then
+        kill "$qemu_job" 2>/dev/null || true  # timeout(1) passes it on to QEMU
+        wait "$qemu_job" 2>/dev/null || true
+    fi
+    for m in "$work/remap/sub" "$work/remap"; do
+        if mountpoint -q "$m"; then umount "$m" || umount -l "$m"; fi
+    done
+    rm -rf "$initrd_dir" "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP  # so that the EXIT trap runs on these too
+
 # --- initramfs ---------------------------------------------------------------
 busybox=/bin/busybox  # from busybox-static: the initramfs has no libc
 [ -x "$busybox" ] || die "busybox-static is not installed"
 
-initrd_dir=$(mktemp -d)
-trap 'rm -rf "$initrd_dir"' EXIT
 mkdir -p "$initrd_dir"/{bin,modules}
 cp "$busybox" "$initrd_dir/bin/busybox"
 cp "$here/init" "$initrd_dir/init"
-gcc -static -O2 -Wall -Wextra -Werror -o "$initrd_dir/xattr" "$here/xattr.c"
+for tool in xattr fsop openunlink hammer; do
+    gcc -static -O2 -Wall -Wextra -Werror -o "$initrd_dir/$tool" "$here/$tool.c"
+done
 
 # Modules for virtio-pci + 9p, dependencies first, from modules.dep.
 declare -A loaded=()
 order=()
 load() {
-    local m=$1 d
+    local m=$1 d deps
     [ -n "${loaded[$m]:-}" ] && return
     loaded[$m]=1
-    for d in $(sed -n "s|^$m: *||p" "$moddir/modules.dep"); do load "$d"; done
+    read -ra deps <<<"$(sed -n "s|^$m: *||p" "$moddir/modules.dep")"
+    for d in "${deps[@]}"; do load "$d"; done
     order+=("$m")
 }
 for want in virtio_pci 9pnet_virtio 9p; do
@@ -73,26 +98,79 @@ for m in "${order[@]}"; do
     esac
     echo "$base" >>"$initrd_dir/modules.order"
 done
-(cd "$initrd_dir" && find . | cpio -o -H newc --quiet | gzip -1) >"$cache/initrd.gz"
+(cd "$initrd_dir" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
 
-# --- the export ----------------------------------------------------------------
-# On disk, not tmpfs: older host kernels have no user xattrs on tmpfs.
-export_dir=$(mktemp -d "$cache/export.XXXXXX")
-trap 'rm -rf "$initrd_dir" "$export_dir"' EXIT
-mkdir -p "$export_dir/host/many"
-head -c 300000 /dev/urandom >"$export_dir/host/data.bin"
-sha256sum "$export_dir/host/data.bin" | cut -d' ' -f1 >"$export_dir/host/expected.sha256"
-for i in $(seq 0 999); do : >"$export_dir/host/many/h$i"; done
+# --- the exports ------------------------------------------------------------------
+# One directory per mount tag (init and host_checks.py use the same names).
+models=(passthrough mapped-xattr mapped-file none)
+for model in "${models[@]}"; do
+    d=$work/$model
+    mkdir -p "$d/host/many"
+    head -c 300000 /dev/urandom >"$d/host/data.bin"
+    sha256sum "$d/host/data.bin" | cut -d' ' -f1 >"$d/host/expected.sha256"
+    for i in $(seq 0 999); do : >"$d/host/many/h$i"; done
+done
+mkdir "$work/passthrough/.sync"  # the host's answers to the guest
+
+mkdir "$work/dotu"
+echo "hello from the host" >"$work/dotu/hello.txt"
+
+# Read-only: a file with an xattr, a directory, an empty one, a symlink.
+mkdir -p "$work/ro/d" "$work/ro/e"
+echo "read-only content" >"$work/ro/f"
+: >"$work/ro/d/inner"
+ln -s f "$work/ro/l"
+"$initrd_dir/xattr" set "$work/ro/f" user.ro yes
+
+# multidevs=remap: two tmpfs, one inside the other, both numbering their
+# inodes from 1, so that raw inode numbers collide across them.
+mkdir "$work/remap"
+mount -t tmpfs -o size=8m,mode=755 qemurs-remap "$work/remap"
+mkdir "$work/remap/sub"
+mount -t tmpfs -o size=8m,mode=755 qemurs-remap-sub "$work/remap/sub"
+
+python3 "$here/host_checks.py" snapshot "$work"
+
+fsdev=()
+share() {  # share TAG FSDEV_OPTIONS
+    fsdev+=(-fsdev "local,id=fs-$1,path=$work/$1,$2"
+            -device "virtio-9p-pci,fsdev=fs-$1,mount_tag=$1")
+}
+for model in "${models[@]}"; do share "$model" "security_model=$model"; done
+share dotu security_model=passthrough
+share ro security_model=passthrough,readonly=on
+share remap security_model=passthrough,multidevs=remap
 
 # --- boot ------------------------------------------------------------------------
+# -S: the first migrate happens before the guest runs.  No -no-reboot: it
+# would turn QMP's system_reset into a shutdown.
 say "booting $kver on $qemu (TCG)"
-console=$cache/console.log
-timeout 600 "$qemu" -accel tcg -m 512 -smp 1 -nodefaults -no-user-config \
-    -display none -serial "file:$console" -no-reboot \
-    -kernel "$kernel" -initrd "$cache/initrd.gz" \
+# Per run (other checkouts may run this stage at the same time); a copy
+# of the last console stays in $cache for a look afterwards.
+console=$work/console.log
+timeout -k 10 900 "$qemu" -accel tcg -m 512 -smp 2 -nodefaults -no-user-config \
+    -display none -serial "file:$console" -S \
+    -qmp "unix:$work/qmp.sock,server=on,wait=off" -pidfile "$work/qemu.pid" \
+    -kernel "$kernel" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet" \
-    -fsdev "local,id=fs0,path=$export_dir,security_model=passthrough" \
-    -device virtio-9p-pci,fsdev=fs0,mount_tag=share && rc=0 || rc=$?
+    "${fsdev[@]}" &
+qemu_job=$!
+
+exports=()
+for tag in "${models[@]}" dotu ro remap; do exports+=("$tag=$work/$tag"); done
+# In the background: `wait` lets a signal's trap run at once, and the
+# scenario ends by itself when the clean-up kills QEMU.
+python3 "$here/qmp_scenario.py" "$work/qmp.sock" "$console" \
+    "$work/passthrough/.sync" "$work/qemu.pid" "${exports[@]}" | tee "$work/qmp.log" &
+wait $! || true
+qmplog=$(cat "$work/qmp.log")
+# The scenario ends with `quit`; give QEMU a minute before the trap kills it.
+for _ in $(seq 60); do kill -0 "$qemu_job" 2>/dev/null || break; sleep 1; done
+if kill -0 "$qemu_job" 2>/dev/null; then echo "QEMU did not quit; killing it"; kill "$qemu_job"; fi
+rc=0; wait "$qemu_job" || rc=$?
+qemu_job=
+
+cp "$console" "$cache/console.log"
 tr -d '\r' <"$console" | grep -E '^GUEST ' || true
 
 # count PATTERN < text: matching lines (0 is not an error).
@@ -104,8 +182,16 @@ if ! tr -d '\r' <"$console" | grep -q '^GUEST-DONE'; then
     tail -n 30 "$console"
     failed=$((failed + 1))
 fi
+passed=$((passed + $(count '^HOST ok ' <<<"$qmplog")))
+failed=$((failed + $(count '^HOST FAIL ' <<<"$qmplog")))
+# `quit` ends QEMU with status 0; anything else is a crash or the timeout.
+if ((rc == 0)); then
+    echo "HOST ok qemu-exit-status"; passed=$((passed + 1))
+else
+    echo "HOST FAIL qemu-exit-status: $rc"; failed=$((failed + 1))
+fi
 
-hostlog=$(python3 "$here/host_checks.py" "$export_dir")
+hostlog=$(python3 "$here/host_checks.py" check "$work" "$busybox")
 echo "$hostlog"
 passed=$((passed + $(count '^HOST ok ' <<<"$hostlog")))
 failed=$((failed + $(count '^HOST FAIL ' <<<"$hostlog")))
