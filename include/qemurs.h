@@ -296,7 +296,9 @@ typedef struct {
    * `O_CREAT`); store the open state in `*handle`.  Must refuse to open
    * a device, FIFO or socket on the host (`-ENXIO`; QEMU's
    * `close_if_special_file`): the engine checks with `lstat` first, but
-   * the file can change in between.
+   * the file can change in between.  When the engine reopens a handle
+   * that reclaim closed, `-EINTR` from `open` or `opendir` is retried
+   * until it is something else or the request is cancelled.
    */
   int (*open)(void *opaque, const QrsP9Path *path, int flags, void **handle);
   /**
@@ -320,11 +322,14 @@ typedef struct {
   int (*closedir)(void *opaque, void *handle);
   /**
    * `preadv(2)` at `offset`; returns the bytes read (short only at end
-   * of file).
+   * of file).  `-EINTR` is retried (9p.c) until it is something else or
+   * the request is cancelled by Tflush.
    */
   ptrdiff_t (*preadv)(void *opaque, void *handle, const struct iovec *iov, int iovcnt, int64_t offset);
   /**
-   * `pwritev(2)` at `offset`; returns the bytes written.
+   * `pwritev(2)` at `offset`; returns the bytes written.  `-EINTR` is
+   * retried (9p.c) until it is something else or the request is
+   * cancelled by Tflush (QEMU's synth/flush qtest relies on this).
    */
   ptrdiff_t (*pwritev)(void *opaque, void *handle, const struct iovec *iov, int iovcnt, int64_t offset);
   /**

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use p9_wire::consts::{lock_status, lock_type, AT_REMOVEDIR, XATTR_SIZE_MAX};
 use p9_wire::errno::{
-    Errno, E2BIG, EBADF, EINVAL, EIO, EMSGSIZE, ENOENT, ENOTDIR, EOPNOTSUPP, ERANGE, EROFS,
+    Errno, E2BIG, EBADF, EINTR, EINVAL, EIO, EMSGSIZE, ENOENT, ENOTDIR, EOPNOTSUPP, ERANGE, EROFS,
 };
 use p9_wire::{
     Fit, Getlock, P9String, Proto, Qid, ReadReply, ReaddirReply, Rmessage, SgView, Stat,
@@ -842,7 +842,7 @@ impl<B: Backend> Server<B> {
         let mut reply = ReaddirReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let remap = self.config.multidevs == MultiDevs::Remap;
         self.offload(req, || {
-            let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
+            let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
             let mut failed = None;
             self.backend.readdir(&node, &h.h, offset, remap, &mut |e| {
                 let qid = match (remap, e.attr) {
@@ -911,11 +911,11 @@ impl<B: Backend> Server<B> {
             let mut data = reply.data();
             let mut iov: Vec<IoSliceMut<'_>> = data.pieces_mut().map(IoSliceMut::new).collect();
             self.offload(req, || {
-                let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
+                let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
                 if iov.iter().all(|s| s.is_empty()) {
                     return Ok(0);
                 }
-                self.backend.read(&h.h, offset, &mut iov)
+                retry_eintr(req, || self.backend.read(&h.h, offset, &mut iov))
             })?
         };
         reply.finish(n).map(Reply::Written).map_err(|_| EMSGSIZE)
@@ -945,7 +945,7 @@ impl<B: Backend> Server<B> {
         let mut reply = StatDirReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let cap = reply.capacity();
         let next = self.offload(req, || {
-            let h = self.handle_or_reopen(f, &node, h, 0, true)?;
+            let h = self.handle_or_reopen(req, f, &node, h, 0, true)?;
             // Collect what can fit, then stat each (symlink targets need
             // calls of their own, outside the backend's readdir).
             let mut entries: Vec<(Vec<u8>, Attr, u64)> = Vec::new();
@@ -1024,15 +1024,18 @@ impl<B: Backend> Server<B> {
         let node = f.node();
         let total = data.len();
         let written = self.offload(req, || {
-            let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
+            let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
             // Like 9p.c, keep writing until everything is written or the
             // backend makes no progress.
             let mut done = 0;
             loop {
                 let rest = data.slice(done, total - done).ok_or(EIO)?;
                 let iov: Vec<IoSlice<'_>> = rest.pieces().map(IoSlice::new).collect();
-                let n = match self.backend.write(&h.h, offset + done as u64, &iov) {
+                let at = offset + done as u64;
+                let n = match retry_eintr(req, || self.backend.write(&h.h, at, &iov)) {
                     Ok(n) => n,
+                    // Cancelled: 9p.c drops the request, written or not.
+                    Err(e) if e == EINTR && req.is_cancelled() => return Err(e),
                     Err(e) if done == 0 => return Err(e),
                     Err(_) => break,
                 };
@@ -1121,15 +1124,18 @@ impl<B: Backend> Server<B> {
         } = f.handle().ok_or(EBADF)?;
         let node = f.node();
         self.offload(req, || {
-            let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
+            let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
             op(&f, &h)
         })
     }
 
-    /// The open handle of `f`, reopened if reclaim closed it.  Runs on the
-    /// worker, inside the request's offload.
+    /// The open handle of `f`, reopened if reclaim closed it (retried while
+    /// it fails with `EINTR` and the request is not cancelled, as 9p.c's
+    /// `v9fs_reopen_fid`).  Runs on the worker, inside the request's
+    /// offload.
     fn handle_or_reopen(
         &self,
+        req: &Request,
         f: &FidOf<B>,
         node: &NodeOf<B>,
         h: Option<HandleOf<B>>,
@@ -1140,11 +1146,13 @@ impl<B: Backend> Server<B> {
             return Ok(h);
         }
         let h = self.with_fd_retry(|| {
-            if dir {
-                self.backend.opendir(node)
-            } else {
-                self.backend.open(node, flags)
-            }
+            retry_eintr(req, || {
+                if dir {
+                    self.backend.opendir(node)
+                } else {
+                    self.backend.open(node, flags)
+                }
+            })
         })?;
         let h = f.reopened(Handle::new(h, &self.shared));
         self.reclaim_if_over();
@@ -1202,6 +1210,20 @@ impl<B: Backend> Server<B> {
                 }
             }
             r => r,
+        }
+    }
+}
+
+/// 9p.c's `do { ... } while (err == -EINTR && !pdu->cancelled)` around
+/// reads, writes and reopens: run `f` again while it fails with `EINTR`
+/// and `req` is not cancelled, yielding the CPU between tries.  A
+/// cancelled request ends with the `EINTR` (and, being cancelled, sends no
+/// reply).  Runs on the worker.
+fn retry_eintr<T>(req: &Request, mut f: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    loop {
+        match f() {
+            Err(e) if e == EINTR && !req.is_cancelled() => std::thread::yield_now(),
+            r => return r,
         }
     }
 }

@@ -222,7 +222,9 @@ pub struct QrsP9BackendOps {
     /// `O_CREAT`); store the open state in `*handle`.  Must refuse to open
     /// a device, FIFO or socket on the host (`-ENXIO`; QEMU's
     /// `close_if_special_file`): the engine checks with `lstat` first, but
-    /// the file can change in between.
+    /// the file can change in between.  When the engine reopens a handle
+    /// that reclaim closed, `-EINTR` from `open` or `opendir` is retried
+    /// until it is something else or the request is cancelled.
     pub open: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
@@ -258,7 +260,8 @@ pub struct QrsP9BackendOps {
     /// Close a directory opened by `opendir`, freeing `handle`.
     pub closedir: Option<unsafe extern "C" fn(opaque: *mut c_void, handle: *mut c_void) -> c_int>,
     /// `preadv(2)` at `offset`; returns the bytes read (short only at end
-    /// of file).
+    /// of file).  `-EINTR` is retried (9p.c) until it is something else or
+    /// the request is cancelled by Tflush.
     pub preadv: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
@@ -268,7 +271,9 @@ pub struct QrsP9BackendOps {
             offset: i64,
         ) -> isize,
     >,
-    /// `pwritev(2)` at `offset`; returns the bytes written.
+    /// `pwritev(2)` at `offset`; returns the bytes written.  `-EINTR` is
+    /// retried (9p.c) until it is something else or the request is
+    /// cancelled by Tflush (QEMU's synth/flush qtest relies on this).
     pub pwritev: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
