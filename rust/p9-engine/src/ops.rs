@@ -10,7 +10,7 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
 
-use p9_wire::consts::{lock_status, lock_type, AT_REMOVEDIR, XATTR_SIZE_MAX};
+use p9_wire::consts::{getattr, lock_status, lock_type, AT_REMOVEDIR, XATTR_SIZE_MAX};
 use p9_wire::errno::{
     Errno, E2BIG, EBADF, EINTR, EINVAL, EIO, EMSGSIZE, ENOENT, ENOTDIR, EOPNOTSUPP, ERANGE, EROFS,
 };
@@ -245,10 +245,29 @@ impl<B: Backend> Server<B> {
                 m(Rmessage::Unlinkat)
             }
             Tmessage::Getattr { fid, request_mask } => {
-                let node = self.fids.get(fid)?.node();
-                let attr = self.offload(req, || self.backend.getattr(&node))?;
+                let f = self.fids.get(fid)?;
+                let node = f.node();
+                // 9p.c: fstat through the fid's open file or directory
+                // (one reclaim closed is not reopened for this), else lstat.
+                let handle = f.handle().and_then(|o| o.handle);
+                let want_gen = request_mask & getattr::GEN != 0;
+                let (attr, gen) = self.offload(req, || {
+                    let attr = match &handle {
+                        Some(h) => match self.backend.fstat(&node, &h.h) {
+                            Err(e) if e == EBADF => self.backend.getattr(&node),
+                            r => r,
+                        },
+                        None => self.backend.getattr(&node),
+                    }?;
+                    // 9p.c: st_gen only when asked; a failure just leaves
+                    // P9_STATS_GEN out.
+                    let gen = want_gen
+                        .then(|| self.backend.generation(&node, &attr).ok())
+                        .flatten();
+                    Ok((attr, gen))
+                })?;
                 let qid = self.qid(&attr)?;
-                let mut st = dotu::getattr_of(&attr, qid, request_mask);
+                let mut st = dotu::getattr_of(&attr, qid, gen);
                 // 9p.c reports the I/O size a client should use here.
                 st.blksize = dotu::dotl_blksize(session.msize, attr.blksize);
                 m(Rmessage::Getattr(st))

@@ -50,6 +50,10 @@ pub enum Call {
     CloneNode,
     /// `getattr`.
     Getattr,
+    /// `fstat`.
+    Fstat,
+    /// `generation`.
+    Generation,
     /// `setattr`.
     Setattr,
     /// `open`.
@@ -350,6 +354,16 @@ impl<B: Backend> Backend for Gated<B> {
         self.inner.getattr(node)
     }
 
+    fn fstat(&self, node: &B::Node, handle: &B::Handle) -> Result<Attr> {
+        self.gate.pass(Call::Fstat);
+        self.inner.fstat(node, handle)
+    }
+
+    fn generation(&self, node: &B::Node, attr: &Attr) -> Result<u64> {
+        self.gate.pass(Call::Generation);
+        self.inner.generation(node, attr)
+    }
+
     fn setattr(&self, node: &B::Node, handle: Option<&B::Handle>, set: &SetAttr) -> Result<()> {
         self.gate.pass(Call::Setattr);
         self.inner.setattr(node, handle, set)
@@ -572,7 +586,6 @@ fn attr_of(m: &std::fs::Metadata) -> Attr {
         mtime: t(m.mtime(), m.mtime_nsec()),
         ctime: t(m.ctime(), m.ctime_nsec()),
         btime: None,
-        gen: 0,
     }
 }
 
