@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use offload::{ReadGuard, RwLock, WaitCell, WriteGuard};
-use p9_wire::consts::P9_MIN_MSIZE;
+use p9_wire::consts::{HEADER_SIZE, P9_MIN_MSIZE};
 use p9_wire::errno::{Errno, EINTR, EIO, EMSGSIZE};
 use p9_wire::{encode_error, Header, Proto, Rmessage, SgView, Tmessage};
 
@@ -418,12 +418,15 @@ impl<B: Backend> Server<B> {
     }
 
     /// Register a request that just arrived (see the module
-    /// documentation).  Cheap and non-blocking; no I/O.
+    /// documentation).  Cheap and non-blocking; no I/O.  `req` may be
+    /// longer than the message (a virtio descriptor chain longer than what
+    /// it carries): the size in the header is the message's.
     pub fn receive(&self, req: SgView<'_>) -> Ticket {
         let state = Arc::new(Request {
             cancelled: AtomicBool::new(false),
             done: WaitCell::new(false),
         });
+        let req = message_view(req);
         let header = Header::peek(req);
         let tag = header.map(|h| h.tag);
         self.active.update(|active| {
@@ -450,7 +453,8 @@ impl<B: Backend> Server<B> {
     }
 
     /// Run a received request: decode `req` (the same bytes given to
-    /// [`Server::receive`]), execute it, and encode the reply into the
+    /// [`Server::receive`]; buffers longer than the message are cut to the
+    /// size in its header), execute it, and encode the reply into the
     /// buffers `reply` gives.  The returned [`Handled`] tells the reply's
     /// length; the host sends the reply, then drops it, which finishes the
     /// request (its tag becomes free, and a Tflush waiting for it is
@@ -462,6 +466,7 @@ impl<B: Backend> Server<B> {
         reply: &mut R,
     ) -> Handled<'_, B> {
         let Ticket { tag, req: state } = ticket;
+        let req = message_view(req);
         let reply: &mut dyn ReplyBuffers<'b> = &mut DynBuffers(reply);
         let len = match tag {
             // A bug must not leave the tag active forever (a Tflush of it
@@ -563,6 +568,19 @@ impl<B: Backend> Server<B> {
             target.cancelled.store(true, Ordering::Relaxed);
             target.done.wait_for(|d| d.then_some(()));
         }
+    }
+}
+
+/// The message in `req`: its first `size` bytes (from the header) when
+/// the buffers are longer; else all of it (buffers shorter than `size`,
+/// or a `size` too small for the header itself, fail to decode and get an
+/// error reply for the tag).
+fn message_view(req: SgView<'_>) -> SgView<'_> {
+    match Header::peek(req) {
+        Some(h) if (h.size as usize) < req.len() && h.size as usize >= HEADER_SIZE => {
+            req.slice(0, h.size as usize).unwrap_or(req)
+        }
+        _ => req,
     }
 }
 

@@ -513,7 +513,8 @@ pub unsafe extern "C" fn qrs_p9_server_stats(
 }
 
 /// Coroutine mode, step 1: a request arrived.  `req` is `niov` iovecs
-/// holding the request's bytes (QEMU: the element's `out_sg`); `pdu` is
+/// holding the request's bytes (QEMU: the element's `out_sg`; they may be
+/// longer than the message: the size in its header counts); `pdu` is
 /// the host's handle for it, passed back to the transport.  Call it on the
 /// home thread, in arrival order, and without waiting: it registers the
 /// tag so that a later Tflush finds the request even before it runs.  On
