@@ -902,14 +902,24 @@ impl<B: Backend> Server<B> {
         out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         let f = self.fids.get(fid).map_err(|_| EINVAL)?;
-        if let FidState::Xattr(x) = &*f.state() {
+        if matches!(&*f.state(), FidState::Xattr(_)) {
+            // Getting the buffers may suspend (Xen waits for ring space),
+            // and other requests on this home thread may need the fid's
+            // state meanwhile: the state is locked only once they are
+            // here.
             let out = out.get(bulk_size(session, count));
             let mut reply = ReadReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
+            let st = f.state();
+            // Committed by a Tclunk meanwhile: no longer readable.
+            let FidState::Xattr(x) = &*st else {
+                return Err(EINVAL);
+            };
             let start = usize::try_from(offset)
                 .unwrap_or(usize::MAX)
                 .min(x.value.len());
             let end = x.value.len().min(start + reply.capacity());
             let n = reply.data().write_at(0, &x.value[start..end]);
+            drop(st);
             return reply.finish(n).map(Reply::Written).map_err(|_| EMSGSIZE);
         }
         let OpenRef {
