@@ -448,9 +448,10 @@ typedef struct {
 } QrsP9Config;
 
 /**
- * Where replies go: the host's transport (QEMU's `V9fsTransport`).  Both
- * functions get the `opaque` given to `qrs_p9_server_new` and the `pdu`
- * given with the request.
+ * Where replies go: the host's transport (QEMU's `V9fsTransport`), and
+ * the host's optional hooks.  Every function gets the `opaque` given to
+ * `qrs_p9_server_new`, and those about one request the `pdu` given with
+ * it.  New members are added at the end.
  */
 typedef struct {
   /**
@@ -475,6 +476,47 @@ typedef struct {
    * answered.
    */
   void (*complete)(void *opaque, void *pdu, size_t len);
+  /**
+   * Optional (NULL: not used): called before every backend read
+   * (`is_write` 0) or write (`is_write` 1) of a Tread or Twrite on a
+   * regular file, once per request, with the byte count requested
+   * (Tread: its count, capped to what msize allows; Twrite: its data
+   * length; may be 0) (QEMU: `fsdev_co_throttle_request` in cofile.c).
+   * Called before the request's offload, with no lock of the server
+   * held.  Coroutine mode: called in the request's coroutine on the
+   * home thread, which it may suspend (QEMU's throttle sleeps the
+   * coroutine on a timer).  Thread mode: called on a server thread,
+   * which it may block.
+   */
+  void (*throttle)(void *opaque, void *pdu, int is_write, size_t bytes);
+  /**
+   * Optional (NULL: not used): the session gains its first fid
+   * (`attached` 1: a Tattach is about to succeed; return 0, or a
+   * negative errno to fail that Tattach with it, and no fid is created)
+   * or loses its last fid (`attached` 0: after a Tclunk or Tremove of
+   * the last fid, Tversion's clunk of every fid, `qrs_p9_server_reset`,
+   * or a Tattach that failed after its call with 1; the return value is
+   * ignored).  Calls alternate exactly 1, 0, 1, 0... (a call with 1
+   * that fails counts as none: the next call is 1 again), and are never
+   * concurrent with each other for one server (the server holds a lock
+   * of its own across them).  Must not block, suspend, or call the
+   * server (QEMU adds and removes its migration blocker here).
+   * Coroutine mode: called on the home thread (from
+   * `qrs_p9_server_reset`: on the thread calling it).  Thread mode: on
+   * a server thread (or the one calling `qrs_p9_server_reset`).
+   */
+  int32_t (*session)(void *opaque, int attached);
+  /**
+   * Optional (NULL: not used): called once per request just before its
+   * `complete`, on the same thread, with `reply` the message type of
+   * the reply sent (e.g. 7 for Rlerror, 107 for Rerror, 25 for
+   * Rgetattr), or 0 when no reply is sent (the request was cancelled by
+   * Tflush, or could not be answered); and `err` the errno of an error
+   * reply (the value in Rlerror, Rerror's errno), else 0.  For the
+   * host's trace events (QEMU: `v9fs_rerror`, `v9fs_rcancel`).  Must not
+   * call the server.
+   */
+  void (*trace)(void *opaque, void *pdu, uint8_t reply, int32_t err);
 } QrsP9Transport;
 
 /**
@@ -638,7 +680,8 @@ void qrs_p9_config_init(QrsP9Config *config);
  * threads.  On success `*out` is the new server, owned by the caller
  * (`qrs_p9_server_free`).
  *
- * Returns 0; `-EINVAL` if a pointer or a transport function is NULL, or
+ * Returns 0; `-EINVAL` if a pointer, `transport->reply_buffers` or
+ * `transport->complete` is NULL, or
  * `config` is invalid (msize below 4096, no or unknown versions, unknown
  * multidevs, fids_max 0); `-EAGAIN` if a thread cannot be created.
  *

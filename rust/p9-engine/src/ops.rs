@@ -376,9 +376,10 @@ impl<B: Backend> Server<B> {
             Tmessage::Read { fid, offset, count } => {
                 self.read(req, session, tag, fid, offset, count, out)
             }
-            Tmessage::Write { fid, offset, data } => self.write(req, fid, offset, data),
+            Tmessage::Write { fid, offset, data } => self.write(req, fid, offset, data, out),
             Tmessage::Clunk { fid } => {
                 let f = self.fids.remove(fid)?;
+                self.fids_removed();
                 self.release(f)?;
                 m(Rmessage::Clunk)
             }
@@ -386,6 +387,7 @@ impl<B: Backend> Server<B> {
                 // 9p.c: an unknown fid is EINVAL here, and the fid is
                 // clunked whether or not the removal works.
                 let f = self.fids.remove(fid).map_err(|_| EINVAL)?;
+                self.fids_removed();
                 self.check_writable()?;
                 let node = f.node();
                 self.offload(req, || {
@@ -464,6 +466,7 @@ impl<B: Backend> Server<B> {
     /// xattr writes as 9p.c's `free_fid` does; the closes run on a worker.
     pub(crate) fn clunk_all(&self) {
         let fids = self.fids.clear();
+        self.fids_removed();
         if fids.is_empty() {
             return;
         }
@@ -492,8 +495,7 @@ impl<B: Backend> Server<B> {
         self.qids
             .get_or_init(|| crate::qid::QidMap::new(self.config.multidevs, attr.dev));
         let qid = self.qid(&attr).map_err(|_| EINVAL)?;
-        self.fids
-            .insert(fid, || Fid::new(uid, Arc::new(node), FidState::None))?;
+        self.insert_fid(fid, true, || Fid::new(uid, Arc::new(node), FidState::None))?;
         Ok(Reply::Msg(Rmessage::Attach { qid }))
     }
 
@@ -550,8 +552,7 @@ impl<B: Backend> Server<B> {
             }
             f.set_node(last);
         } else {
-            self.fids
-                .insert(newfid, || Fid::new(f.uid, last, FidState::None))?;
+            self.insert_fid(newfid, false, || Fid::new(f.uid, last, FidState::None))?;
         }
         Ok(Reply::Msg(Rmessage::Walk { wqids: qids }))
     }
@@ -831,7 +832,7 @@ impl<B: Backend> Server<B> {
         let size = value.len() as u64;
         let state = FidState::Xattr(Box::new(Xattr::new(true, name, 0, value, slot)));
         let node = f.node();
-        self.fids.insert(newfid, || Fid::new(f.uid, node, state))?;
+        self.insert_fid(newfid, false, || Fid::new(f.uid, node, state))?;
         Ok(Reply::Msg(Rmessage::Xattrwalk { size }))
     }
 
@@ -934,7 +935,9 @@ impl<B: Backend> Server<B> {
             }
             return self.read_dir_dotu(req, session, tag, &f, node, h, offset, count, out);
         }
-        let out = out.get(bulk_size(session, count));
+        let size = bulk_size(session, count);
+        throttle(req, out, false, size - p9_wire::consts::RREAD_HEADER_SIZE)?;
+        let out = out.get(size);
         let mut reply = ReadReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let n = {
             let mut data = reply.data();
@@ -1020,6 +1023,7 @@ impl<B: Backend> Server<B> {
         fid: u32,
         offset: u64,
         data: SgView<'_>,
+        out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         let f = self.fids.get(fid).map_err(|_| EINVAL)?;
         if let FidState::Xattr(x) = &mut *f.state() {
@@ -1052,6 +1056,7 @@ impl<B: Backend> Server<B> {
         }
         let node = f.node();
         let total = data.len();
+        throttle(req, out, true, total)?;
         let written = self.offload(req, || {
             let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
             // Like 9p.c, keep writing until everything is written or the
@@ -1241,6 +1246,23 @@ impl<B: Backend> Server<B> {
             r => r,
         }
     }
+}
+
+/// The host's throttle before a file read or write (cofile.c: after the
+/// cancellation check, before the backend call); `EINTR` if the request
+/// is cancelled already.  Called in the request's coroutine or thread,
+/// with no lock held.
+fn throttle(
+    req: &Request,
+    out: &mut dyn ReplyBuffers<'_>,
+    write: bool,
+    bytes: usize,
+) -> Result<(), Errno> {
+    if req.is_cancelled() {
+        return Err(EINTR);
+    }
+    out.throttle(write, bytes);
+    Ok(())
 }
 
 /// 9p.c's `do { ... } while (err == -EINTR && !pdu->cancelled)` around

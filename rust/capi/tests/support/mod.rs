@@ -1235,6 +1235,9 @@ pub fn serve_with(fs: &Arc<LocalFs>, ops: &QrsP9BackendOps, multidevs: u32) -> C
     let transport = QrsP9Transport {
         reply_buffers: Some(reply_buffers),
         complete: Some(complete),
+        throttle: None,
+        session: None,
+        trace: None,
     };
     let mut server: *mut QrsP9Server = std::ptr::null_mut();
     // SAFETY: readable config and transport, an unused backend, a
