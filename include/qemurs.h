@@ -286,8 +286,11 @@ typedef struct {
   int (*lstat)(void *opaque, const QrsP9Path *path, struct stat *st);
   /**
    * Optional: the inode generation (`FS_IOC_GETVERSION`) of the file
-   * at `path` whose mode is `mode`, into `*gen`; failures are ignored
-   * (QEMU's `exops.get_st_gen`).
+   * at `path` whose mode is `mode`, into `*gen` (QEMU's
+   * `exops.get_st_gen`).  Called only for a Tgetattr whose request mask
+   * has `P9_STATS_GEN`, after `lstat`/`fstat`; a negative return leaves
+   * `P9_STATS_GEN` out of the reply, which still succeeds.  NULL: the
+   * generation is reported as 0.
    */
   int (*get_st_gen)(void *opaque, const QrsP9Path *path, uint32_t mode, uint64_t *gen);
   /**
@@ -355,7 +358,9 @@ typedef struct {
    * `O_CREAT`); store the open state in `*handle`.  Must refuse to open
    * a device, FIFO or socket on the host (`-ENXIO`; QEMU's
    * `close_if_special_file`): the engine checks with `lstat` first, but
-   * the file can change in between.
+   * the file can change in between.  When the engine reopens a handle
+   * that reclaim closed, `-EINTR` from `open` or `opendir` is retried
+   * until it is something else or the request is cancelled.
    */
   int (*open)(void *opaque, const QrsP9Path *path, int flags, void **handle);
   /**
@@ -379,11 +384,14 @@ typedef struct {
   int (*closedir)(void *opaque, void *handle);
   /**
    * `preadv(2)` at `offset`; returns the bytes read (short only at end
-   * of file).
+   * of file).  `-EINTR` is retried (9p.c) until it is something else or
+   * the request is cancelled by Tflush.
    */
   ptrdiff_t (*preadv)(void *opaque, void *handle, const struct iovec *iov, int iovcnt, int64_t offset);
   /**
-   * `pwritev(2)` at `offset`; returns the bytes written.
+   * `pwritev(2)` at `offset`; returns the bytes written.  `-EINTR` is
+   * retried (9p.c) until it is something else or the request is
+   * cancelled by Tflush (QEMU's synth/flush qtest relies on this).
    */
   ptrdiff_t (*pwritev)(void *opaque, void *handle, const struct iovec *iov, int iovcnt, int64_t offset);
   /**
@@ -425,15 +433,35 @@ typedef struct {
   /**
    * Optional: take or release a byte-range lock without waiting:
    * return 0 when done, 1 when it conflicts with another lock (the guest
-   * retries), or a negative errno.  NULL grants everything, as 9p.c does.
+   * retries), or a negative errno.  NULL grants everything after the
+   * `fstat` check, as 9p.c does.
    */
   int (*lock)(void *opaque, void *handle, const QrsP9Lock *lock);
   /**
    * Optional: test `*lock` for a conflict: overwrite it with the
    * conflicting lock, or set its `type_` to `UNLCK` (2) if there is none.
-   * NULL reports none, as 9p.c does.
+   * NULL reports none after the `fstat` check, as 9p.c does.
    */
   int (*getlock)(void *opaque, void *handle, QrsP9Lock *lock);
+  /**
+   * Optional: `fstat(2)` of the open file or directory `handle`
+   * (`is_dir` non-zero for one from `opendir`) into `*st` (QEMU's
+   * `fstat`), so that Tgetattr of an open fid works for an
+   * open-but-unlinked file.  Return 0; or `-EBADF` when the handle has
+   * no usable descriptor (QEMU: `has_valid_file_handle` is false): then
+   * Tgetattr uses `lstat` of the fid's path, and Tlock and Tgetlock
+   * fail with `EBADF`; or `-EOPNOTSUPP` when attributes cannot be read
+   * through the handle (9p-local's mapped-file model), leaving in `*st`
+   * what could be read: then Tgetattr uses `lstat` of the path, and
+   * `*st` as it is if that `lstat` fails with `ENOENT` (the file was
+   * unlinked), and Tlock and Tgetlock go on; or another negative errno,
+   * which fails the request.  Called for Tgetattr of a fid with an open
+   * handle (never reopened for this), and, when `lock` or `getlock` is
+   * NULL, as the check 9p.c makes before granting a lock or reporting
+   * none.  NULL: Tgetattr uses `lstat`; Tlock and Tgetlock behave as if
+   * it succeeded.
+   */
+  int (*fstat)(void *opaque, void *handle, int is_dir, struct stat *st);
 } QrsP9BackendOps;
 
 /**
@@ -479,9 +507,10 @@ typedef struct {
 } QrsP9Config;
 
 /**
- * Where replies go: the host's transport (QEMU's `V9fsTransport`).  Both
- * functions get the `opaque` given to `qrs_p9_server_new` and the `pdu`
- * given with the request.
+ * Where replies go: the host's transport (QEMU's `V9fsTransport`), and
+ * the host's optional hooks.  Every function gets the `opaque` given to
+ * `qrs_p9_server_new`, and those about one request the `pdu` given with
+ * it.  New members are added at the end.
  */
 typedef struct {
   /**
@@ -506,6 +535,47 @@ typedef struct {
    * answered.
    */
   void (*complete)(void *opaque, void *pdu, size_t len);
+  /**
+   * Optional (NULL: not used): called before every backend read
+   * (`is_write` 0) or write (`is_write` 1) of a Tread or Twrite on a
+   * regular file, once per request, with the byte count requested
+   * (Tread: its count, capped to what msize allows; Twrite: its data
+   * length; may be 0) (QEMU: `fsdev_co_throttle_request` in cofile.c).
+   * Called before the request's offload, with no lock of the server
+   * held.  Coroutine mode: called in the request's coroutine on the
+   * home thread, which it may suspend (QEMU's throttle sleeps the
+   * coroutine on a timer).  Thread mode: called on a server thread,
+   * which it may block.
+   */
+  void (*throttle)(void *opaque, void *pdu, int is_write, size_t bytes);
+  /**
+   * Optional (NULL: not used): the session gains its first fid
+   * (`attached` 1: a Tattach is about to succeed; return 0, or a
+   * negative errno to fail that Tattach with it, and no fid is created)
+   * or loses its last fid (`attached` 0: after a Tclunk or Tremove of
+   * the last fid, Tversion's clunk of every fid, `qrs_p9_server_reset`,
+   * or a Tattach that failed after its call with 1; the return value is
+   * ignored).  Calls alternate exactly 1, 0, 1, 0... (a call with 1
+   * that fails counts as none: the next call is 1 again), and are never
+   * concurrent with each other for one server (the server holds a lock
+   * of its own across them).  Must not block, suspend, or call the
+   * server (QEMU adds and removes its migration blocker here).
+   * Coroutine mode: called on the home thread (from
+   * `qrs_p9_server_reset`: on the thread calling it).  Thread mode: on
+   * a server thread (or the one calling `qrs_p9_server_reset`).
+   */
+  int32_t (*session)(void *opaque, int attached);
+  /**
+   * Optional (NULL: not used): called once per request just before its
+   * `complete`, on the same thread, with `reply` the message type of
+   * the reply sent (e.g. 7 for Rlerror, 107 for Rerror, 25 for
+   * Rgetattr), or 0 when no reply is sent (the request was cancelled by
+   * Tflush, or could not be answered); and `err` the errno of an error
+   * reply (the value in Rlerror, Rerror's errno), else 0.  For the
+   * host's trace events (QEMU: `v9fs_rerror`, `v9fs_rcancel`).  Must not
+   * call the server.
+   */
+  void (*trace)(void *opaque, void *pdu, uint8_t reply, int32_t err);
 } QrsP9Transport;
 
 /**
@@ -713,7 +783,8 @@ void qrs_p9_config_init(QrsP9Config *config);
  * threads.  On success `*out` is the new server, owned by the caller
  * (`qrs_p9_server_free`).
  *
- * Returns 0; `-EINVAL` if a pointer or a transport function is NULL, or
+ * Returns 0; `-EINVAL` if a pointer, `transport->reply_buffers` or
+ * `transport->complete` is NULL, or
  * `config` is invalid (msize below 4096, no or unknown versions, unknown
  * multidevs, fids_max 0); `-EAGAIN` if a thread cannot be created.
  *
@@ -771,7 +842,8 @@ int32_t qrs_p9_server_stats(const QrsP9Server *server, QrsP9Stats *out);
 
 /**
  * Coroutine mode, step 1: a request arrived.  `req` is `niov` iovecs
- * holding the request's bytes (QEMU: the element's `out_sg`); `pdu` is
+ * holding the request's bytes (QEMU: the element's `out_sg`; they may be
+ * longer than the message: the size in its header counts); `pdu` is
  * the host's handle for it, passed back to the transport.  Call it on the
  * home thread, in arrival order, and without waiting: it registers the
  * tag so that a later Tflush finds the request even before it runs.  On

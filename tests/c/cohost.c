@@ -167,6 +167,31 @@ void cohome_run(CoHome *h)
     }
 }
 
+unsigned cohome_poll(CoHome *h, unsigned max)
+{
+    unsigned n = 0;
+
+    while (n < max) {
+        Co *co;
+
+        pthread_mutex_lock(&h->lock);
+        co = h->head;
+        if (co) {
+            h->head = co->next;
+            if (!h->head) {
+                h->tail = NULL;
+            }
+        }
+        pthread_mutex_unlock(&h->lock);
+        if (!co) {
+            break;
+        }
+        co_enter(co);
+        n++;
+    }
+    return n;
+}
+
 Co *co_self(void) { return current; }
 bool co_terminated(Co *co) { return co->terminated; }
 void **co_slot(Co *co) { return &co->storage; }

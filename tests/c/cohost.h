@@ -28,6 +28,9 @@ void co_enter(Co *co);
 void co_wake(Co *co);
 /* Run queued coroutines until every coroutine of this home has terminated. */
 void cohome_run(CoHome *home);
+/* Run the coroutines queued now (at most @max entries), without waiting;
+ * returns how many were entered. */
+unsigned cohome_poll(CoHome *home, unsigned max);
 void co_yield(void);
 Co *co_self(void);
 bool co_terminated(Co *co);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,7 +45,7 @@ typedef struct Conn Conn;
 typedef struct Pdu {
     Conn *conn;
     uint8_t *req;
-    struct iovec req_iov;
+    struct iovec req_iov[2];
     struct iovec iov[MAX_RB];
     size_t nbufs;
     uint8_t *reply;
@@ -52,7 +53,30 @@ typedef struct Pdu {
     bool done;
     unsigned seq;               /* completion order, from 1 */
     QrsP9Request *r;
+    unsigned traced;            /* trace calls (hooks) */
+    uint8_t trace_reply;
+    int32_t trace_err;
+    bool park;                  /* reply_buffers waits for conn->unpark */
+    bool unpark_on_complete;    /* complete sets conn->unpark */
 } Pdu;
+
+enum { MAX_LOG = 64 };
+
+/* What the optional transport hooks saw (CONN_HOOKS). */
+typedef struct Hooks {
+    int session[MAX_LOG];       /* the `attached` of each session call */
+    unsigned nsession;
+    int session_fail;           /* errno session(1) fails with, or 0 */
+    unsigned throttles;
+    int throttle_write[MAX_LOG];
+    size_t throttle_bytes[MAX_LOG];
+    unsigned throttle_io[MAX_LOG];  /* p9synth_io_calls() when called */
+    unsigned throttle_suspends;
+    unsigned bad;               /* a hook called where it must not be */
+} Hooks;
+
+/* conn_new_full() flags. */
+enum { CONN_NATIVE = 1, CONN_HOOKS = 2, CONN_NO_FSTAT = 4, CONN_NO_GEN = 8 };
 
 struct Conn {
     Mode mode;
@@ -66,6 +90,10 @@ struct Conn {
     unsigned wrong_thread;      /* transport calls on the wrong thread */
     unsigned oversized;         /* replies longer than the buffers asked */
     unsigned rb_failures;
+    bool hooks;                 /* the transport with hooks */
+    Hooks h;
+    bool unpark;                /* parked reply_buffers may go on */
+    unsigned park_timeouts;     /* thread mode: gave up waiting */
     P9Client c;
 };
 
@@ -88,6 +116,34 @@ static int32_t t_reply_buffers(void *opaque, void *pdu_, size_t size,
     Pdu *pdu = pdu_;
 
     check_thread(conn);
+    if (pdu->park) {
+        /*
+         * Hold the request here, as Xen's ring does when full: coroutine
+         * mode suspends (requeueing itself until released, so the home
+         * keeps running other requests); thread mode blocks its thread.
+         */
+        pdu->park = false;
+        if (conn->mode == MODE_CO) {
+            while (!conn->unpark) {
+                co_wake(co_self());
+                co_yield();
+            }
+        } else {
+            struct timespec deadline;
+            int r = 0;
+
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_sec += 10;
+            pthread_mutex_lock(&conn->lock);
+            while (!conn->unpark && r == 0) {
+                r = pthread_cond_timedwait(&conn->cond, &conn->lock, &deadline);
+            }
+            if (!conn->unpark) {
+                conn->park_timeouts++;
+            }
+            pthread_mutex_unlock(&conn->lock);
+        }
+    }
     if (pdu->nbufs == MAX_RB || size == 0) {
         __atomic_fetch_add(&conn->rb_failures, 1, __ATOMIC_SEQ_CST);
         return -ENOBUFS;
@@ -108,6 +164,9 @@ static void t_complete(void *opaque, void *pdu_, size_t len)
     size_t i;
 
     check_thread(conn);
+    if (pdu->traced != (conn->hooks ? 1u : 0u)) {
+        __atomic_fetch_add(&conn->h.bad, 1, __ATOMIC_SEQ_CST);
+    }
     if (len) {
         if (pdu->nbufs == 0 || len > pdu->iov[pdu->nbufs - 1].iov_len) {
             __atomic_fetch_add(&conn->oversized, 1, __ATOMIC_SEQ_CST);
@@ -126,6 +185,9 @@ static void t_complete(void *opaque, void *pdu_, size_t len)
     pthread_mutex_lock(&conn->lock);
     pdu->seq = ++conn->completed;
     pdu->done = true;
+    if (pdu->unpark_on_complete) {
+        conn->unpark = true;
+    }
     pthread_cond_broadcast(&conn->cond);
     pthread_mutex_unlock(&conn->lock);
 }
@@ -133,6 +195,80 @@ static void t_complete(void *opaque, void *pdu_, size_t len)
 static const QrsP9Transport transport = {
     .reply_buffers = t_reply_buffers,
     .complete = t_complete,
+};
+
+/* ---- the optional hooks ---- */
+
+static void t_throttle(void *opaque, void *pdu_, int is_write, size_t bytes)
+{
+    Conn *conn = opaque;
+    Hooks *h = &conn->h;
+    unsigned i;
+
+    (void)pdu_;
+    check_thread(conn);
+    pthread_mutex_lock(&conn->lock);
+    i = h->throttles++;
+    if (i < MAX_LOG) {
+        h->throttle_write[i] = is_write;
+        h->throttle_bytes[i] = bytes;
+        h->throttle_io[i] = conn->synth ? p9synth_io_calls(conn->synth) : 0;
+    }
+    pthread_mutex_unlock(&conn->lock);
+    if (conn->mode == MODE_CO) {
+        /* QEMU's throttle sleeps the coroutine: suspend, come back later. */
+        if (!co_self()) {
+            __atomic_fetch_add(&h->bad, 1, __ATOMIC_SEQ_CST);
+            return;
+        }
+        h->throttle_suspends++;
+        co_wake(co_self());
+        co_yield();
+    }
+}
+
+static int32_t t_session(void *opaque, int attached)
+{
+    Conn *conn = opaque;
+    Hooks *h = &conn->h;
+    int32_t r = 0;
+
+    /* Coroutine mode: the home thread (the tests reset from there too). */
+    if (conn->mode == MODE_CO && !pthread_equal(pthread_self(), conn->main)) {
+        __atomic_fetch_add(&h->bad, 1, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_lock(&conn->lock);
+    if (h->nsession < MAX_LOG) {
+        h->session[h->nsession] = attached;
+    }
+    h->nsession++;
+    if (attached && h->session_fail) {
+        r = -h->session_fail;
+    }
+    pthread_mutex_unlock(&conn->lock);
+    return r;
+}
+
+static void t_trace(void *opaque, void *pdu_, uint8_t reply, int32_t err)
+{
+    Conn *conn = opaque;
+    Pdu *pdu = pdu_;
+
+    check_thread(conn);
+    if (pdu->done) {
+        __atomic_fetch_add(&conn->h.bad, 1, __ATOMIC_SEQ_CST);
+    }
+    pdu->traced++;
+    pdu->trace_reply = reply;
+    pdu->trace_err = err;
+}
+
+static const QrsP9Transport transport_hooks = {
+    .reply_buffers = t_reply_buffers,
+    .complete = t_complete,
+    .throttle = t_throttle,
+    .session = t_session,
+    .trace = t_trace,
 };
 
 /* ---- sending ---- */
@@ -144,22 +280,44 @@ static void co_handle(void *arg)
     qrs_p9_handle(pdu->conn->server, pdu->r);
 }
 
-/* Send a request; coroutine mode runs it until it first suspends. */
-static Pdu *conn_send(Conn *conn, const uint8_t *req, size_t len)
+/* conn_send_full() flags. */
+enum {
+    SEND_PARK = 1,      /* its reply_buffers waits for conn->unpark */
+    SEND_UNPARK = 2,    /* its completion sets conn->unpark */
+};
+
+/*
+ * Send a request, followed by @pad bytes of garbage in the same buffers
+ * (a descriptor chain longer than the message; with padding the request
+ * is split over two iovecs); coroutine mode runs it until it first
+ * suspends.
+ */
+static Pdu *conn_send_full(Conn *conn, const uint8_t *req, size_t len,
+                           size_t pad, unsigned how)
 {
     Pdu *pdu = calloc(1, sizeof(*pdu));
+    int niov = 1;
     int r;
 
     pdu->conn = conn;
-    pdu->req = malloc(len ? len : 1);
+    pdu->park = how & SEND_PARK;
+    pdu->unpark_on_complete = how & SEND_UNPARK;
+    pdu->req = malloc(len + pad ? len + pad : 1);
     memcpy(pdu->req, req, len);
-    pdu->req_iov.iov_base = pdu->req;
-    pdu->req_iov.iov_len = len;
+    memset(pdu->req + len, 0xee, pad);
+    pdu->req_iov[0].iov_base = pdu->req;
+    pdu->req_iov[0].iov_len = len + pad;
+    if (pad) {
+        pdu->req_iov[0].iov_len = len / 2;
+        pdu->req_iov[1].iov_base = pdu->req + len / 2;
+        pdu->req_iov[1].iov_len = len - len / 2 + pad;
+        niov = 2;
+    }
     if (conn->mode == MODE_THREAD) {
-        r = qrs_p9_submit(conn->server, pdu, &pdu->req_iov, 1);
+        r = qrs_p9_submit(conn->server, pdu, pdu->req_iov, niov);
         CHECK(r == 0);
     } else {
-        r = qrs_p9_receive(conn->server, pdu, &pdu->req_iov, 1, &pdu->r);
+        r = qrs_p9_receive(conn->server, pdu, pdu->req_iov, niov, &pdu->r);
         CHECK(r == 0);
         if (r == 0) {
             co_enter(co_create(co_handle, pdu));
@@ -171,6 +329,11 @@ static Pdu *conn_send(Conn *conn, const uint8_t *req, size_t len)
         return NULL;
     }
     return pdu;
+}
+
+static Pdu *conn_send(Conn *conn, const uint8_t *req, size_t len)
+{
+    return conn_send_full(conn, req, len, 0, 0);
 }
 
 /* Wait for @pdu to complete; coroutine mode runs the home until idle. */
@@ -224,11 +387,13 @@ static int conn_rpc(void *ctx, const uint8_t *req, size_t len,
 
 /* ---- connections ---- */
 
-static Conn *conn_new_cfg(Mode mode, bool native, QrsP9Config *cfg)
+static Conn *conn_new_full(Mode mode, unsigned flags, QrsP9Config *cfg)
 {
     Conn *conn = calloc(1, sizeof(*conn));
     QrsP9Config def;
     QrsP9Backend *b = NULL;
+    bool native = flags & CONN_NATIVE;
+    unsigned synth_flags = 0;
     int r;
 
     if (!cfg) {
@@ -249,10 +414,14 @@ static Conn *conn_new_cfg(Mode mode, bool native, QrsP9Config *cfg)
         r = qrs_p9_backend_native_new(conn->dir, QRS_P9_SECURITY_NONE, &b);
     } else {
         conn->synth = p9synth_new();
-        r = p9synth_backend_new(conn->synth, &b);
+        synth_flags |= flags & CONN_NO_FSTAT ? P9SYNTH_NO_FSTAT : 0;
+        synth_flags |= flags & CONN_NO_GEN ? P9SYNTH_NO_GEN : 0;
+        r = p9synth_backend_new_flags(conn->synth, synth_flags, &b);
     }
     CHECK(r == 0);
-    r = qrs_p9_server_new(cfg, b, &transport, conn, &conn->server);
+    conn->hooks = flags & CONN_HOOKS;
+    r = qrs_p9_server_new(cfg, b, conn->hooks ? &transport_hooks : &transport,
+                          conn, &conn->server);
     CHECK(r == 0);
     if (r != 0) {
         fprintf(stderr, "  qrs_p9_server_new: %d\n", r);
@@ -266,6 +435,11 @@ static Conn *conn_new_cfg(Mode mode, bool native, QrsP9Config *cfg)
     }
     p9c_init(&conn->c, conn_rpc, conn);
     return conn;
+}
+
+static Conn *conn_new_cfg(Mode mode, bool native, QrsP9Config *cfg)
+{
+    return conn_new_full(mode, native ? CONN_NATIVE : 0, cfg);
 }
 
 static Conn *conn_new(Mode mode, bool native)
@@ -310,6 +484,8 @@ static void conn_free(Conn *conn)
     CHECK(conn->wrong_thread == 0);
     CHECK(conn->oversized == 0);
     CHECK(conn->rb_failures == 0);
+    CHECK(conn->h.bad == 0);
+    CHECK(conn->park_timeouts == 0);
     if (conn->mode == MODE_CO && st.requests > 2) {
         CHECK(st.offloads > 0);     /* backend work went to the workers */
     }
@@ -1050,6 +1226,524 @@ static void t_reset(Mode mode)
     conn_free(conn);
 }
 
+/* ---- EINTR, fstat, st_gen, padded requests, hooks ---- */
+
+enum { P9_STATS_GEN = 0x1000, P9_RFLUSH = P9_TFLUSH + 1 };
+
+/* A Twrite of @len bytes of @data to @fid at offset 0. */
+static size_t twrite(uint8_t *buf, size_t cap, uint16_t tag, uint32_t fid,
+                     const void *data, uint32_t len)
+{
+    P9Msg m;
+
+    p9m_begin(&m, buf, cap, P9_TWRITE, tag);
+    p9m_u32(&m, fid);
+    p9m_u64(&m, 0);
+    p9m_u32(&m, len);
+    p9m_bytes(&m, data, len);
+    return p9m_end(&m);
+}
+
+static size_t tflush(uint8_t *buf, size_t cap, uint16_t tag, uint16_t oldtag)
+{
+    P9Msg m;
+
+    p9m_begin(&m, buf, cap, P9_TFLUSH, tag);
+    p9m_u16(&m, oldtag);
+    return p9m_end(&m);
+}
+
+/*
+ * Flush a Twrite of /Flush/WriteEintr (fid, opened for writing) whose
+ * backend write fails with EINTR until the request is cancelled (QEMU's
+ * synth/flush/success qtest): the write ends with no reply, and the Rflush
+ * comes after it.  @pad: the Tflush arrives in buffers this much longer.
+ * Returns the flushed write's Pdu (freed by the caller) or NULL.
+ */
+static Pdu *flush_eintr_write(Conn *conn, uint32_t fid, uint16_t tag,
+                              size_t pad, Pdu **flush)
+{
+    uint8_t buf[64], one = 1;
+    unsigned calls = p9synth_eintr_calls(conn->synth);
+    uint64_t cancelled = stats(conn).cancelled;
+    P9Reader r;
+    size_t len;
+    Pdu *wr, *fl;
+
+    len = twrite(buf, sizeof(buf), tag, fid, &one, 1);
+    wr = conn_send(conn, buf, len);
+    /* Coroutine mode: run it on until it is in its offload (a throttle
+     * hook may have suspended it before). */
+    if (conn->mode == MODE_CO) {
+        int i;
+
+        for (i = 0; i < 10000 && p9synth_eintr_calls(conn->synth) == calls; i++) {
+            struct timespec ts = { 0, 1000 * 1000 };
+
+            cohome_poll(cohome_self(), 100);
+            nanosleep(&ts, NULL);
+        }
+    }
+    /* Inside its backend call, failing with EINTR again and again. */
+    CHECK(p9synth_wait_eintr_calls(conn->synth, calls + 3) == 0);
+    CHECK(wr && !wr->done);
+    len = tflush(buf, sizeof(buf), tag + 1, tag);
+    fl = conn_send_full(conn, buf, len, pad, 0);
+    *flush = fl;
+    if (!wr || !fl || !conn_wait(conn, wr) || !conn_wait(conn, fl)) {
+        return wr;
+    }
+    CHECK(wr->reply_len == 0);              /* cancelled: no reply */
+    CHECK(wr->seq < fl->seq);
+    CHECK(p9_parse_reply(fl->reply, fl->reply_len, tag + 1, P9_RFLUSH, &r) == 0);
+    CHECK(p9r_done(&r));
+    CHECK(wait_idle(conn));
+    CHECK(stats(conn).cancelled == cancelled + 1);
+    return wr;
+}
+
+/* Backend reads and writes that fail with EINTR are retried (9p.c). */
+static void t_eintr(Mode mode)
+{
+    Conn *conn = conn_new(mode, false);
+    P9Client *c = &conn->c;
+    uint8_t two[4] = { 2, 'a', 'b', 'c' };
+    unsigned calls;
+    uint32_t w = 0;
+    Pdu *wr, *fl = NULL;
+
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "Flush/WriteEintr", NULL) == 0);
+    CHECK(p9_lopen(c, 1, L_WRONLY, NULL, NULL) == 0);
+    /* EINTR twice, then success: a normal Rwrite. */
+    calls = p9synth_eintr_calls(conn->synth);
+    CHECK(p9_write(c, 1, 0, two, sizeof(two), &w) == 0);
+    CHECK(w == sizeof(two));
+    CHECK(p9synth_eintr_calls(conn->synth) == calls + 3);
+    /* EINTR until flushed: no reply to the write, then the Rflush. */
+    wr = flush_eintr_write(conn, 1, 100, 0, &fl);
+    pdu_free(wr);
+    pdu_free(fl);
+    /* The fid still works afterwards. */
+    CHECK(p9_write(c, 1, 0, "x", 1, &w) == 0 && w == 1);
+    conn_free(conn);
+}
+
+/* Tgetattr of an open fid goes through fstat (9p.c v9fs_getattr). */
+static void t_fstat(Mode mode)
+{
+    Conn *conn = conn_new(mode, false);
+    P9Client *c = &conn->c;
+    unsigned n;
+    uint32_t w;
+    uint8_t status, lt;
+    uint64_t start, length;
+    uint32_t pid;
+    P9Attr a;
+
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "dir", NULL) == 0);
+    CHECK(p9_lcreate(c, 1, "f", L_RDWR, 0640, 0, NULL, NULL) == 0);
+    CHECK(p9_write(c, 1, 0, "hello", 5, &w) == 0 && w == 5);
+    CHECK(p9_walk_path(c, 0, 2, "dir/f", NULL) == 0);       /* not open */
+    n = p9synth_fstat_calls(conn->synth);
+    CHECK(p9_getattr(c, 1, P9_GETATTR_BASIC, &a) == 0);
+    CHECK(a.size == 5 && a.mode == (S_IFREG | 0640));
+    CHECK(p9synth_fstat_calls(conn->synth) == n + 1);
+    CHECK(p9_getattr(c, 2, P9_GETATTR_BASIC, &a) == 0 && a.size == 5);
+    CHECK(p9synth_fstat_calls(conn->synth) == n + 1);       /* lstat */
+    /* An open directory: fstat with is_dir (p9synth checks it). */
+    CHECK(p9_walk_path(c, 0, 3, "dir", NULL) == 0);
+    CHECK(p9_lopen(c, 3, L_RDONLY | L_DIRECTORY, NULL, NULL) == 0);
+    CHECK(p9_getattr(c, 3, P9_GETATTR_BASIC, &a) == 0);
+    CHECK((a.mode & S_IFMT) == S_IFDIR);
+    CHECK(p9synth_fstat_calls(conn->synth) == n + 2);
+    /* Open but unlinked: only the open fid answers. */
+    CHECK(p9_unlinkat(c, 3, "f", 0) == 0);
+    CHECK(p9_getattr(c, 1, P9_GETATTR_BASIC, &a) == 0 && a.size == 5);
+    CHECK(p9_getattr(c, 2, P9_GETATTR_BASIC, &a) == ENOENT);
+    /* Locks: the fstat check, then granted / none (9p.c). */
+    n = p9synth_fstat_calls(conn->synth);
+    CHECK(p9_lock(c, 1, P9_LOCK_WRLCK, 0, 0, 0, 7, "cid", &status) == 0);
+    CHECK(status == P9_LOCK_SUCCESS);
+    lt = P9_LOCK_WRLCK; start = 0; length = 1; pid = 7;
+    CHECK(p9_getlock(c, 1, &lt, &start, &length, &pid, "cid") == 0);
+    CHECK(lt == P9_LOCK_UNLCK);
+    CHECK(p9synth_fstat_calls(conn->synth) == n + 2);
+    CHECK(p9_lock(c, 2, P9_LOCK_WRLCK, 0, 0, 0, 7, "cid", &status) == EBADF);
+    /* EBADF: no usable handle: lstat for Tgetattr; locks fail. */
+    CHECK(p9_walk_path(c, 0, 4, "dir", NULL) == 0);
+    CHECK(p9_lcreate(c, 4, "g", L_RDWR, 0600, 0, NULL, NULL) == 0);
+    p9synth_set_fstat_mode(conn->synth, EBADF);
+    CHECK(p9_getattr(c, 4, P9_GETATTR_BASIC, &a) == 0);
+    CHECK(a.mode == (S_IFREG | 0600));
+    CHECK(p9_getattr(c, 1, P9_GETATTR_BASIC, &a) == ENOENT);  /* unlinked */
+    CHECK(p9_lock(c, 4, P9_LOCK_WRLCK, 0, 0, 0, 7, "cid", &status) == EBADF);
+    lt = P9_LOCK_WRLCK;
+    CHECK(p9_getlock(c, 4, &lt, &start, &length, &pid, "cid") == EBADF);
+    /* EOPNOTSUPP: lstat of the path, or fstat's partial result when the
+     * file is gone (uid 4242 marks it); locks go on. */
+    p9synth_set_fstat_mode(conn->synth, EOPNOTSUPP);
+    CHECK(p9_getattr(c, 4, P9_GETATTR_BASIC, &a) == 0);
+    CHECK(a.uid == 0 && a.mode == (S_IFREG | 0600));
+    CHECK(p9_getattr(c, 1, P9_GETATTR_BASIC, &a) == 0);
+    CHECK(a.uid == 4242 && a.size == 5);
+    CHECK(p9_lock(c, 4, P9_LOCK_WRLCK, 0, 0, 0, 7, "cid", &status) == 0);
+    CHECK(status == P9_LOCK_SUCCESS);
+    p9synth_set_fstat_mode(conn->synth, 0);
+    conn_free(conn);
+
+    /* Without fstat in the vtable: lstat; locks granted. */
+    conn = conn_new_full(mode, CONN_NO_FSTAT, NULL);
+    c = &conn->c;
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "dir", NULL) == 0);
+    CHECK(p9_lcreate(c, 1, "f", L_RDWR, 0640, 0, NULL, NULL) == 0);
+    CHECK(p9_getattr(c, 1, P9_GETATTR_BASIC, &a) == 0);
+    CHECK(p9_walk_path(c, 0, 2, "dir", NULL) == 0);
+    CHECK(p9_unlinkat(c, 2, "f", 0) == 0);
+    CHECK(p9_getattr(c, 1, P9_GETATTR_BASIC, &a) == ENOENT);
+    CHECK(p9_lock(c, 1, P9_LOCK_WRLCK, 0, 0, 0, 7, "cid", &status) == 0);
+    CHECK(status == P9_LOCK_SUCCESS);
+    CHECK(p9synth_fstat_calls(conn->synth) == 0);
+    conn_free(conn);
+}
+
+/* get_st_gen only for Tgetattr with P9_STATS_GEN. */
+static void t_st_gen(Mode mode)
+{
+    Conn *conn = conn_new(mode, false);
+    P9Client *c = &conn->c;
+    P9Attr a;
+    P9Qid q;
+
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "ReadFileSyscall", &q) == 0);
+    CHECK(p9_lopen(c, 1, L_RDONLY, NULL, NULL) == 0);
+    CHECK(p9_walk_path(c, 0, 2, "dir", NULL) == 0);
+    CHECK(p9_lcreate(c, 2, "new", L_RDWR, 0600, 0, NULL, NULL) == 0);
+    CHECK(p9_getattr(c, 1, P9_GETATTR_BASIC, &a) == 0);
+    CHECK((a.valid & P9_STATS_GEN) == 0 && a.gen == 0);
+    CHECK(p9_getattr(c, 0, P9_GETATTR_BASIC, &a) == 0);
+    CHECK(p9synth_gen_calls(conn->synth) == 0);
+    /* Asked for: one call, its value and the GEN bit. */
+    CHECK(p9_getattr(c, 1, P9_GETATTR_ALL, &a) == 0);
+    CHECK(p9synth_gen_calls(conn->synth) == 1);
+    CHECK((a.valid & P9_STATS_GEN) != 0);
+    CHECK(a.gen == 0x5000 + q.path);
+    CHECK(p9_getattr(c, 2, P9_STATS_GEN, &a) == 0);
+    CHECK((a.valid & P9_STATS_GEN) != 0 && a.gen > 0x5000);
+    CHECK(p9synth_gen_calls(conn->synth) == 2);
+    /* A failing get_st_gen: no GEN bit, the request still succeeds. */
+    CHECK(p9_getattr(c, 0, P9_GETATTR_ALL, &a) == 0);
+    CHECK((a.valid & P9_STATS_GEN) == 0 && a.gen == 0);
+    CHECK((a.mode & S_IFMT) == S_IFDIR);
+    CHECK(p9synth_gen_calls(conn->synth) == 3);
+    conn_free(conn);
+
+    /* No get_st_gen: GEN reported as 0 (9p.c without the hook). */
+    conn = conn_new_full(mode, CONN_NO_GEN, NULL);
+    c = &conn->c;
+    session(conn);
+    CHECK(p9_getattr(c, 0, P9_GETATTR_ALL, &a) == 0);
+    CHECK((a.valid & P9_STATS_GEN) != 0 && a.gen == 0);
+    CHECK(p9synth_gen_calls(conn->synth) == 0);
+    conn_free(conn);
+}
+
+/* Requests in buffers longer than the message: the size field rules. */
+static void t_padded(Mode mode)
+{
+    Conn *conn = conn_new(mode, false);
+    P9Client *c = &conn->c;
+    uint8_t buf[128], rd[64];
+    uint32_t got = 0;
+    size_t len;
+    P9Reader r;
+    P9Attr a;
+    Pdu *p, *fl = NULL;
+
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "WriteFileSyscall", NULL) == 0);
+    CHECK(p9_lopen(c, 1, L_RDWR, NULL, NULL) == 0);
+    /* Twrite over two iovecs, 100 bytes of garbage after it. */
+    len = twrite(buf, sizeof(buf), 50, 1, "0123456789", 10);
+    p = conn_send_full(conn, buf, len, 100, 0);
+    if (p && conn_wait(conn, p)) {
+        CHECK(p9_parse_reply(p->reply, p->reply_len, 50, P9_TWRITE + 1, &r) == 0);
+        CHECK(p9r_u32(&r) == 10 && p9r_done(&r));
+    }
+    pdu_free(p);
+    CHECK(p9_getattr(c, 1, P9_GETATTR_BASIC, &a) == 0 && a.size == 10);
+    CHECK(p9_read(c, 1, 0, sizeof(rd), rd, &got) == 0);
+    CHECK(got == 10 && memcmp(rd, "0123456789", 10) == 0);
+    /* A padded Tflush still finds and cancels its target. */
+    CHECK(p9_walk_path(c, 0, 2, "Flush/WriteEintr", NULL) == 0);
+    CHECK(p9_lopen(c, 2, L_WRONLY, NULL, NULL) == 0);
+    p = flush_eintr_write(conn, 2, 60, 7, &fl);
+    pdu_free(p);
+    pdu_free(fl);
+    /* Buffers shorter than the size field: still an error. */
+    len = twrite(buf, sizeof(buf), 70, 1, "abc", 3);
+    buf[0] = (uint8_t)(len + 1);
+    p = conn_send(conn, buf, len);
+    if (p && conn_wait(conn, p)) {
+        CHECK(p9_parse_reply(p->reply, p->reply_len, 70, P9_TWRITE + 1, &r) == EINVAL);
+    }
+    pdu_free(p);
+    conn_free(conn);
+}
+
+/*
+ * Send Tread(@fid) parked in reply_buffers, then Tclunk(@fid), whose
+ * completion lets the read go on; both complete.
+ */
+static void park_read_then_clunk(Conn *conn, uint32_t fid, Pdu **rd, Pdu **cl)
+{
+    uint8_t buf[64];
+    P9Msg m;
+    size_t len;
+
+    conn->unpark = false;
+    p9m_begin(&m, buf, sizeof(buf), P9_TREAD, 300);
+    p9m_u32(&m, fid); p9m_u64(&m, 0); p9m_u32(&m, 64);
+    len = p9m_end(&m);
+    *rd = conn_send_full(conn, buf, len, 0, SEND_PARK);
+    CHECK(*rd && !(*rd)->done);
+    p9m_begin(&m, buf, sizeof(buf), P9_TCLUNK, 301);
+    p9m_u32(&m, fid);
+    len = p9m_end(&m);
+    *cl = conn_send_full(conn, buf, len, 0, SEND_UNPARK);
+    if (*rd && *cl && conn_wait(conn, *cl) && conn_wait(conn, *rd)) {
+        CHECK((*cl)->seq < (*rd)->seq);
+    }
+}
+
+/*
+ * No lock is held across reply_buffers (which may suspend, as Xen's ring
+ * does): a Tclunk of the xattr fid a Tread is reading runs to completion
+ * while the Tread waits there for it.
+ */
+static void t_no_lock_across_reply_buffers(Mode mode)
+{
+    Conn *conn = conn_new(mode, false);
+    P9Client *c = &conn->c;
+    uint64_t size = 0;
+    uint32_t w = 0;
+    P9Reader r;
+    Pdu *rd = NULL, *cl = NULL;
+    const uint8_t *data;
+
+    alarm(120);                 /* a deadlock fails the run, not hangs it */
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "WriteFileSyscall", NULL) == 0);
+    CHECK(p9_walk_path(c, 0, 2, "WriteFileSyscall", NULL) == 0);
+    CHECK(p9_xattrcreate(c, 2, "user.park", 5, 0) == 0);
+    CHECK(p9_write(c, 2, 0, "hello", 5, &w) == 0 && w == 5);
+    CHECK(p9_clunk(c, 2) == 0);
+    /* A Txattrwalk fid: the read gets its value. */
+    CHECK(p9_xattrwalk(c, 1, 3, "user.park", &size) == 0 && size == 5);
+    park_read_then_clunk(conn, 3, &rd, &cl);
+    if (rd && cl && rd->done && cl->done) {
+        CHECK(p9_parse_reply(cl->reply, cl->reply_len, 301, P9_TCLUNK + 1, &r) == 0);
+        CHECK(p9_parse_reply(rd->reply, rd->reply_len, 300, P9_TREAD + 1, &r) == 0);
+        CHECK(p9r_u32(&r) == 5);
+        data = p9r_bytes(&r, 5);
+        CHECK(data && memcmp(data, "hello", 5) == 0);
+    }
+    pdu_free(rd);
+    pdu_free(cl);
+    /* A Txattrcreate fid, committed by the Tclunk meanwhile: the read
+     * fails cleanly. */
+    CHECK(p9_walk_path(c, 0, 4, "WriteFileSyscall", NULL) == 0);
+    CHECK(p9_xattrcreate(c, 4, "user.p2", 3, 0) == 0);
+    CHECK(p9_write(c, 4, 0, "abc", 3, &w) == 0 && w == 3);
+    park_read_then_clunk(conn, 4, &rd, &cl);
+    if (rd && cl && rd->done && cl->done) {
+        CHECK(p9_parse_reply(cl->reply, cl->reply_len, 301, P9_TCLUNK + 1, &r) == 0);
+        CHECK(p9_parse_reply(rd->reply, rd->reply_len, 300, P9_TREAD + 1, &r) == EINVAL);
+    }
+    pdu_free(rd);
+    pdu_free(cl);
+    CHECK(p9_xattrwalk(c, 1, 5, "user.p2", &size) == 0 && size == 3);
+    CHECK(conn->park_timeouts == 0);
+    conn_free(conn);
+    alarm(0);
+}
+
+/* The session hook's calls so far, as a string of 0s and 1s. */
+static const char *session_log(Conn *conn, char *out, size_t cap)
+{
+    unsigned i, n;
+
+    pthread_mutex_lock(&conn->lock);
+    n = conn->h.nsession < MAX_LOG ? conn->h.nsession : MAX_LOG;
+    for (i = 0; i < n && i + 1 < cap; i++) {
+        out[i] = conn->h.session[i] ? '1' : '0';
+    }
+    out[i] = 0;
+    pthread_mutex_unlock(&conn->lock);
+    return out;
+}
+
+#define SESSION_IS(conn, want)                                             \
+    do {                                                                   \
+        char log_[MAX_LOG + 1];                                            \
+        CHECK(wait_idle(conn));                                            \
+        if (strcmp(session_log(conn, log_, sizeof(log_)), want) != 0) {    \
+            fprintf(stderr, "  session calls %s, want %s\n", log_, want);  \
+            CHECK(!"session calls");                                       \
+        }                                                                  \
+    } while (0)
+
+/* The transport's optional hooks: session, throttle, trace. */
+static void t_hooks(Mode mode)
+{
+    Conn *conn = conn_new_full(mode, CONN_HOOKS, NULL);
+    P9Client *c = &conn->c;
+    Hooks *h = &conn->h;
+    uint8_t buf[4096];
+    uint32_t w = 0, got = 0, msize;
+    uint64_t size;
+    char ver[32];
+    unsigned n, io;
+    size_t len;
+    Pdu *p, *fl = NULL;
+    P9Msg m;
+
+    /* session: 1 on the first Tattach only, 0 when the last fid goes. */
+    CHECK(p9_version(c, MSIZE, "9P2000.L", &msize, ver, sizeof(ver)) == 0);
+    SESSION_IS(conn, "");
+    CHECK(p9_attach(c, 0, "", "", 0, NULL) == 0);
+    SESSION_IS(conn, "1");
+    CHECK(p9_attach(c, 1, "", "", 0, NULL) == 0);
+    CHECK(p9_attach(c, 1, "", "", 0, NULL) == EINVAL);      /* fid in use */
+    CHECK(p9_walk_path(c, 0, 2, "ReadDirDir", NULL) == 0);
+    CHECK(p9_clunk(c, 0) == 0);
+    CHECK(p9_remove(c, 2) == EPERM);                         /* still clunked */
+    SESSION_IS(conn, "1");
+    CHECK(p9_clunk(c, 1) == 0);
+    SESSION_IS(conn, "10");
+    CHECK(p9_clunk(c, 1) == ENOENT);
+    SESSION_IS(conn, "10");
+    /* Tversion's clunk of everything; then a reset. */
+    CHECK(p9_attach(c, 0, "", "", 0, NULL) == 0);
+    CHECK(p9_walk_path(c, 0, 1, "ReadDirDir", NULL) == 0);
+    SESSION_IS(conn, "101");
+    CHECK(p9_version(c, MSIZE, "9P2000.L", &msize, ver, sizeof(ver)) == 0);
+    SESSION_IS(conn, "1010");
+    CHECK(p9_version(c, MSIZE, "9P2000.L", &msize, ver, sizeof(ver)) == 0);
+    SESSION_IS(conn, "1010");
+    CHECK(p9_attach(c, 0, "", "", 0, NULL) == 0);
+    SESSION_IS(conn, "10101");
+    conn_reset(conn);
+    SESSION_IS(conn, "101010");
+    CHECK(stats(conn).fids == 0);
+    /* A failing session(1) fails the Tattach with its errno: no fid, and
+     * no session(0) for it. */
+    CHECK(p9_version(c, MSIZE, "9P2000.L", &msize, ver, sizeof(ver)) == 0);
+    pthread_mutex_lock(&conn->lock);
+    h->session_fail = EBUSY;
+    pthread_mutex_unlock(&conn->lock);
+    CHECK(p9_attach(c, 0, "", "", 0, NULL) == EBUSY);
+    SESSION_IS(conn, "1010101");
+    CHECK(stats(conn).fids == 0);
+    CHECK(p9_clunk(c, 0) == ENOENT);
+    SESSION_IS(conn, "1010101");
+    pthread_mutex_lock(&conn->lock);
+    h->session_fail = 0;
+    pthread_mutex_unlock(&conn->lock);
+    CHECK(p9_attach(c, 0, "", "", 0, NULL) == 0);
+    SESSION_IS(conn, "10101011");
+    CHECK(stats(conn).fids == 1);
+
+    /* throttle: before each file read and write, with the byte count. */
+    CHECK(p9_walk_path(c, 0, 1, "WriteFileSyscall", NULL) == 0);
+    CHECK(p9_lopen(c, 1, L_RDWR, NULL, NULL) == 0);
+    CHECK(p9_read(c, 1, 0, 10, buf, &got) == 0);             /* empty */
+    memset(buf, 'w', 3000);
+    io = p9synth_io_calls(conn->synth);
+    CHECK(p9_write(c, 1, 0, buf, 3000, &w) == 0 && w == 3000);
+    CHECK(p9_read(c, 1, 1000, 1500, buf, &got) == 0 && got == 1500);
+    CHECK(buf[0] == 'w' && buf[1499] == 'w');
+    CHECK(p9_read(c, 1, 0, 1 << 20, buf, &got) == EMSGSIZE); /* no I/O */
+    CHECK(p9_read(c, 0, 0, 10, buf, &got) == EINVAL);        /* not open */
+    CHECK(p9_xattrwalk(c, 1, 2, "", &size) == 0);
+    CHECK(p9_read(c, 2, 0, 10, buf, &got) == 0);             /* xattr: none */
+    CHECK(h->throttles == 3);
+    if (h->throttles == 3) {
+        CHECK(h->throttle_write[0] == 0 && h->throttle_bytes[0] == 10);
+        CHECK(h->throttle_write[1] == 1 && h->throttle_bytes[1] == 3000);
+        CHECK(h->throttle_write[2] == 0 && h->throttle_bytes[2] == 1500);
+        /* Before the backend call. */
+        CHECK(h->throttle_io[1] == io && h->throttle_io[2] == io + 1);
+    }
+    CHECK(p9synth_io_calls(conn->synth) == io + 2);
+    if (mode == MODE_CO) {
+        CHECK(h->throttle_suspends == 3);
+    }
+
+    /* trace: the reply type and errno of every request, before complete. */
+    p9m_begin(&m, buf, sizeof(buf), P9_TGETATTR, 400);
+    p9m_u32(&m, 0);
+    p9m_u64(&m, P9_GETATTR_BASIC);
+    p = conn_send(conn, buf, p9m_end(&m));
+    if (p && conn_wait(conn, p)) {
+        CHECK(p->traced == 1 && p->trace_reply == P9_TGETATTR + 1);
+        CHECK(p->trace_err == 0 && p->reply_len > 0);
+    }
+    pdu_free(p);
+    p9m_begin(&m, buf, sizeof(buf), P9_TCLUNK, 401);
+    p9m_u32(&m, 77);
+    p = conn_send(conn, buf, p9m_end(&m));
+    if (p && conn_wait(conn, p)) {
+        CHECK(p->traced == 1 && p->trace_reply == P9_RLERROR);
+        CHECK(p->trace_err == ENOENT);
+    }
+    pdu_free(p);
+    /* Too short to answer: no reply. */
+    p = conn_send(conn, (const uint8_t *)"\x05\x00\x00", 3);
+    if (p && conn_wait(conn, p)) {
+        CHECK(p->traced == 1 && p->trace_reply == 0 && p->trace_err == 0);
+    }
+    pdu_free(p);
+    /* A flushed request: 0; its Tflush: Rflush. */
+    CHECK(p9_walk_path(c, 0, 3, "Flush/WriteEintr", NULL) == 0);
+    CHECK(p9_lopen(c, 3, L_WRONLY, NULL, NULL) == 0);
+    n = h->throttles;
+    p = flush_eintr_write(conn, 3, 410, 0, &fl);
+    if (p && fl && p->done && fl->done) {
+        CHECK(p->traced == 1 && p->trace_reply == 0 && p->trace_err == 0);
+        CHECK(fl->traced == 1 && fl->trace_reply == P9_RFLUSH);
+        CHECK(fl->trace_err == 0);
+    }
+    CHECK(h->throttles == n + 1);
+    pdu_free(p);
+    pdu_free(fl);
+    /* Tversion's own error reply, and 9P2000.u's Rerror. */
+    p9m_begin(&m, buf, sizeof(buf), P9_TVERSION, 420);
+    p9m_u32(&m, 1000);
+    p9m_str(&m, "9P2000.L");
+    p = conn_send(conn, buf, p9m_end(&m));
+    if (p && conn_wait(conn, p)) {
+        CHECK(p->trace_reply == P9_RLERROR && p->trace_err == EMSGSIZE);
+    }
+    pdu_free(p);
+    SESSION_IS(conn, "101010110");          /* it clunked every fid */
+    CHECK(p9_version(c, MSIZE, "9P2000.u", &msize, ver, sizeof(ver)) == 0);
+    p9m_begin(&m, buf, sizeof(buf), P9_TCLUNK, 421);
+    p9m_u32(&m, 77);
+    len = p9m_end(&m);
+    p = conn_send(conn, buf, len);
+    if (p && conn_wait(conn, p)) {
+        CHECK(p->trace_reply == P9_RERROR && p->trace_err == ENOENT);
+    }
+    pdu_free(p);
+    conn_reset(conn);           /* no fid: no call */
+    SESSION_IS(conn, "101010110");
+    conn_free(conn);
+}
+
 /* Malformed and refused messages. */
 static void t_bad_messages(Mode mode)
 {
@@ -1425,6 +2119,23 @@ BOTH(t_bad_messages)
 BOTH(t_dotl_only)
 BOTH(t_native)
 BOTH(t_readonly)
+BOTH(t_eintr)
+BOTH(t_fstat)
+BOTH(t_st_gen)
+BOTH(t_padded)
+BOTH(t_no_lock_across_reply_buffers)
+BOTH(t_hooks)
+
+static void on_alarm(int sig)
+{
+    static const char msg[] = "p9_test: stuck (deadlock?)\n";
+
+    (void)sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+        _exit(3);
+    }
+    _exit(3);
+}
 
 int main(void)
 {
@@ -1445,9 +2156,16 @@ int main(void)
         ENTRIES(t_flush),
         { "t_flush_queued/thread", t_flush_queued },
         ENTRIES(t_reset),
+        ENTRIES(t_eintr),
+        ENTRIES(t_fstat),
+        ENTRIES(t_st_gen),
+        ENTRIES(t_padded),
+        ENTRIES(t_no_lock_across_reply_buffers),
+        ENTRIES(t_hooks),
     };
     int failed;
 
+    signal(SIGALRM, on_alarm);
     cohost_register();
     if (qrs_offload_start(2) != 2) {
         fprintf(stderr, "qrs_offload_start failed\n");

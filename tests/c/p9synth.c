@@ -15,7 +15,8 @@
 #include <sys/xattr.h>
 #include <time.h>
 
-enum Kind { K_DIR, K_FILE, K_BLOCKING, K_XATTR_COUNT, K_SYMLINK, K_SPECIAL };
+enum Kind { K_DIR, K_FILE, K_BLOCKING, K_XATTR_COUNT, K_SYMLINK, K_SPECIAL,
+            K_EINTR };
 
 typedef struct Xattr {
     char *name;
@@ -45,6 +46,7 @@ typedef struct Node {
 typedef struct Open {
     Node *node;
     int flags;
+    unsigned eintr;             /* EINTRs returned so far (/Flush/WriteEintr) */
 } Open;
 
 struct P9Synth {
@@ -60,6 +62,11 @@ struct P9Synth {
     bool forbid;
     pthread_t forbidden;
     unsigned forbidden_calls;
+    unsigned eintr_calls;       /* pwritev calls on /Flush/WriteEintr */
+    unsigned io_calls;          /* preadv/pwritev calls on regular files */
+    unsigned gen_calls;         /* get_st_gen calls */
+    unsigned fstat_calls;
+    int fstat_mode;             /* 0, EBADF or EOPNOTSUPP */
 };
 
 enum { SYNTH_DEV = 0x9f9f };
@@ -183,6 +190,8 @@ P9Synth *p9synth_new(void)
 
     dir = new_node(s, s->root, "Flush", K_DIR, S_IFDIR | 0555);
     new_node(s, dir, "BlockingRead", K_BLOCKING, S_IFREG | 0444);
+    n = new_node(s, dir, "WriteEintr", K_EINTR, S_IFREG | 0222);
+    n->writable = true;
 
     dir = new_node(s, s->root, "ReadDirDir", K_DIR, S_IFDIR | 0555);
     for (i = 0; i < P9SYNTH_DIR_ENTRIES; i++) {
@@ -266,6 +275,33 @@ unsigned p9synth_forbidden_calls(P9Synth *s) { return read_counter(s, &s->forbid
 unsigned p9synth_blocking_entered(P9Synth *s) { return read_counter(s, &s->entered); }
 unsigned p9synth_opens(P9Synth *s) { return read_counter(s, &s->opens); }
 unsigned p9synth_closes(P9Synth *s) { return read_counter(s, &s->closes); }
+unsigned p9synth_eintr_calls(P9Synth *s) { return read_counter(s, &s->eintr_calls); }
+unsigned p9synth_io_calls(P9Synth *s) { return read_counter(s, &s->io_calls); }
+unsigned p9synth_gen_calls(P9Synth *s) { return read_counter(s, &s->gen_calls); }
+unsigned p9synth_fstat_calls(P9Synth *s) { return read_counter(s, &s->fstat_calls); }
+
+void p9synth_set_fstat_mode(P9Synth *s, int mode)
+{
+    pthread_mutex_lock(&s->lock);
+    s->fstat_mode = mode;
+    pthread_mutex_unlock(&s->lock);
+}
+
+int p9synth_wait_eintr_calls(P9Synth *s, unsigned n)
+{
+    struct timespec deadline;
+    int r = 0;
+
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&s->lock);
+    while (s->eintr_calls < n && r == 0) {
+        r = pthread_cond_timedwait(&s->cond, &s->lock, &deadline);
+    }
+    r = s->eintr_calls >= n ? 0 : -ETIMEDOUT;
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
 
 int p9synth_wait_blocking_entered(P9Synth *s, unsigned n)
 {
@@ -716,6 +752,7 @@ static void *new_open(P9Synth *s, Node *n, int flags)
 
     o->node = n;
     o->flags = flags;
+    o->eintr = 0;
     s->opens++;
     return o;
 }
@@ -889,6 +926,7 @@ static ptrdiff_t synth_preadv(void *opaque, void *handle,
         return 8;
     }
     enter(s);
+    s->io_calls++;
     if ((uint64_t)offset < n->size) {
         r = n->size - offset < want ? n->size - offset : want;
         to_iov(iov, iovcnt, n->data + offset, r);
@@ -916,6 +954,29 @@ static ptrdiff_t synth_pwritev(void *opaque, void *handle,
         return -EBADF;
     }
     enter(s);
+    if (n->kind == K_EINTR) {
+        uint8_t first = 0;
+
+        /*
+         * As 9p-synth's flush write: a first byte of 1 fails with EINTR
+         * every time (the server retries until the request is flushed);
+         * 2 fails twice per open, then succeeds; else success.
+         */
+        s->eintr_calls++;
+        pthread_cond_broadcast(&s->cond);
+        if (iovcnt > 0 && iov[0].iov_len > 0) {
+            first = *(const uint8_t *)iov[0].iov_base;
+        }
+        if (first == 1 || (first == 2 && o->eintr < 2)) {
+            o->eintr++;
+            r = -EINTR;
+        } else {
+            r = want;
+        }
+        leave(s);
+        return r;
+    }
+    s->io_calls++;
     if (o->flags & O_APPEND) {
         offset = n->size;
     }
@@ -1150,6 +1211,56 @@ static int synth_lremovexattr(void *opaque, const QrsP9Path *path,
     return r;
 }
 
+/* Regular files have generation 0x5000 + inode; anything else fails. */
+static int synth_get_st_gen(void *opaque, const QrsP9Path *path, uint32_t mode,
+                            uint64_t *gen)
+{
+    P9Synth *s = opaque;
+    Node *n;
+    int r = -ENOENT;
+
+    enter(s);
+    s->gen_calls++;
+    if ((n = live(path)) != NULL) {
+        if (!S_ISREG(mode) || !S_ISREG(n->mode)) {
+            r = -ENOTTY;
+        } else {
+            *gen = 0x5000 + n->ino;
+            r = 0;
+        }
+    }
+    leave(s);
+    return r;
+}
+
+/*
+ * Attributes through the open state, so an unlinked file answers.  The
+ * mode set by p9synth_set_fstat_mode() makes it fail with EBADF, or with
+ * EOPNOTSUPP after filling in what "could be read" (uid 4242 marks it).
+ */
+static int synth_fstat(void *opaque, void *handle, int is_dir, struct stat *st)
+{
+    P9Synth *s = opaque;
+    Open *o = handle;
+    int r = 0;
+
+    enter(s);
+    s->fstat_calls++;
+    if ((o->node->kind == K_DIR) != (is_dir != 0)) {
+        r = -EINVAL;
+    } else if (s->fstat_mode == EBADF) {
+        r = -EBADF;
+    } else {
+        fill_stat(o->node, st);
+        if (s->fstat_mode == EOPNOTSUPP) {
+            st->st_uid = 4242;
+            r = -EOPNOTSUPP;
+        }
+    }
+    leave(s);
+    return r;
+}
+
 static const QrsP9BackendOps synth_ops = {
     .flags = 0,                 /* opaque node paths, as 9p-synth */
     .name_to_path = synth_name_to_path,
@@ -1180,9 +1291,24 @@ static const QrsP9BackendOps synth_ops = {
     .llistxattr = synth_llistxattr,
     .lsetxattr = synth_lsetxattr,
     .lremovexattr = synth_lremovexattr,
+    .get_st_gen = synth_get_st_gen,
+    .fstat = synth_fstat,
 };
 
 int p9synth_backend_new(P9Synth *s, QrsP9Backend **out)
 {
     return qrs_p9_backend_c_new(&synth_ops, s, out);
+}
+
+int p9synth_backend_new_flags(P9Synth *s, unsigned flags, QrsP9Backend **out)
+{
+    QrsP9BackendOps ops = synth_ops;
+
+    if (flags & P9SYNTH_NO_FSTAT) {
+        ops.fstat = NULL;
+    }
+    if (flags & P9SYNTH_NO_GEN) {
+        ops.get_st_gen = NULL;
+    }
+    return qrs_p9_backend_c_new(&ops, s, out);
 }

@@ -85,6 +85,7 @@ fn a_null_required_function_is_refused() {
     ops.lremovexattr = None;
     ops.lock = None;
     ops.getlock = None;
+    ops.fstat = None;
     ops.flags = 0;
     let mut out: *mut QrsP9Backend = std::ptr::null_mut();
     // SAFETY: as above.
@@ -231,6 +232,65 @@ fn lopen_read_write_fsync() {
     c.clunk(f).unwrap();
     c.clunk(d).unwrap();
     assert_eq!(fs.open_handles.load(Ordering::SeqCst), 0, "clunk closes");
+    finish(c);
+}
+
+/// Tgetattr of an open fid goes through the vtable's `fstat`, so an
+/// open-but-unlinked file answers; an unopened fid (and every fid without
+/// `fstat`) uses `lstat` of its path.
+#[test]
+fn getattr_of_an_open_fid_uses_fstat() {
+    let dir = TempDir::new("fstat");
+    std::fs::write(dir.path("f"), b"12345").unwrap();
+    let fs = LocalFs::new(dir.root());
+    let c = serve(&fs);
+    let (f, _) = c.walk_new(ROOT, &["f"]).unwrap();
+    let (g, _) = c.walk_new(ROOT, &["f"]).unwrap();
+    c.lopen(f, dotl_open::RDONLY).unwrap();
+    let (d, _) = c.walk_new(ROOT, &[] as &[&str]).unwrap();
+    c.lopen(d, dotl_open::RDONLY).unwrap();
+    let calls = || fs.fstat_calls.load(Ordering::SeqCst);
+    assert_eq!(c.getattr(g, getattr::BASIC).unwrap().size, 5);
+    assert_eq!(calls(), 0, "an unopened fid: lstat");
+    assert_eq!(c.getattr(f, getattr::BASIC).unwrap().size, 5);
+    assert_eq!(calls(), 1);
+    // A directory handle (fstat_fn checks `is_dir`: `finish` reports it).
+    assert_eq!(c.getattr(d, getattr::BASIC).unwrap().qid.typ, qid_type::DIR);
+    assert_eq!(calls(), 2);
+    std::fs::remove_file(dir.path("f")).unwrap();
+    let st = c.getattr(f, getattr::BASIC).unwrap();
+    assert_eq!((st.size, st.nlink), (5, 0), "open but unlinked");
+    assert_eq!(c.getattr(g, getattr::BASIC).unwrap_err(), ENOENT);
+    // Locks (the vtable's own) do not ask fstat.
+    let status = c
+        .lock(
+            f,
+            &Flock {
+                typ: lock_type::RDLCK,
+                flags: 0,
+                start: 0,
+                length: 0,
+                proc_id: 1,
+                client_id: "c".into(),
+            },
+        )
+        .unwrap();
+    assert_eq!(status, lock_status::SUCCESS);
+    assert_eq!(calls(), 3);
+    finish(c);
+
+    // Without fstat: lstat, which fails for the unlinked file.
+    let dir = TempDir::new("no-fstat");
+    std::fs::write(dir.path("f"), b"12345").unwrap();
+    let fs = LocalFs::new(dir.root());
+    let mut ops = local_ops();
+    ops.fstat = None;
+    let c = serve_with(&fs, &ops, QRS_P9_MULTIDEVS_WARN);
+    let (f, _) = c.walk_new(ROOT, &["f"]).unwrap();
+    c.lopen(f, dotl_open::RDONLY).unwrap();
+    assert_eq!(c.getattr(f, getattr::BASIC).unwrap().size, 5);
+    std::fs::remove_file(dir.path("f")).unwrap();
+    assert_eq!(c.getattr(f, getattr::BASIC).unwrap_err(), ENOENT);
     finish(c);
 }
 

@@ -8,7 +8,9 @@
 //! * a target that had not reached its backend call gets no reply and has
 //!   no effect;
 //! * a Tflush of a tag not in flight is answered at once;
-//! * many requests in flight at once each get exactly their own reply.
+//! * many requests in flight at once each get exactly their own reply;
+//! * backend reads, writes and reopens failing with `EINTR` are retried
+//!   until they work or the request is flushed.
 //!
 //! Requests are held inside the backend by a gate (see `support_backends`),
 //! so every ordering below is forced, not hoped for.
@@ -25,9 +27,9 @@ use p9_engine::host::ThreadHost;
 use p9_engine::{Config, Server};
 use p9_native::NativeBackend;
 use p9_wire::consts::{dotl_open, getattr};
-use p9_wire::errno::ENOENT;
-use p9_wire::msgtype::{RFLUSH, RREAD, TFLUSH, TREAD};
-use p9_wire::{P9String, Qid, Rmessage, Tmessage};
+use p9_wire::errno::{EINTR, ENOENT};
+use p9_wire::msgtype::{RFLUSH, RREAD, TFLUSH, TREAD, TWRITE};
+use p9_wire::{P9String, Qid, Rmessage, SgView, Tmessage};
 
 use common::TempDir;
 use support_backends::{Call, Event, Gate, Gated, Recorder};
@@ -47,10 +49,14 @@ struct Env {
 
 impl Env {
     fn new(name: &str, threads: usize) -> Env {
+        Env::with_config(name, threads, Config::default())
+    }
+
+    fn with_config(name: &str, threads: usize, config: Config) -> Env {
         let dir = TempDir::new(name);
         let backend = Gated::new(common::native_backend(dir.path()));
         let gate = Arc::clone(&backend.gate);
-        let host = common::host(backend, Config::default(), threads);
+        let host = common::host(backend, config, threads);
         let client = Client::new(Recorder::new(host));
         let (root, _) = common::session(&client, "9P2000.L");
         Env {
@@ -573,4 +579,90 @@ fn many_in_flight_with_half_flushed() {
         before.cancelled + no_reply as u64,
         "stats().cancelled counts the requests answered with no reply"
     );
+}
+
+/// 9p.c retries a backend write that fails with `EINTR` until it is
+/// cancelled (`do { ... } while (len == -EINTR && !pdu->cancelled)`; QEMU's
+/// synth/flush/success qtest relies on it): the write keeps failing until
+/// a Tflush arrives, then ends with no reply, ahead of the Rflush.
+#[test]
+fn a_write_failing_with_eintr_is_retried_until_flushed() {
+    let e = Env::new("eintr-flush", 4);
+    std::fs::write(e.dir.join("data"), b"").unwrap();
+    let fid = e.open("data", dotl_open::RDWR);
+    let cancelled = e.server().stats().cancelled;
+    e.recorder().clear();
+
+    e.gate
+        .fail(|c| matches!(c, Call::Write { .. }), EINTR, usize::MAX);
+    let write = e.client.send(&Tmessage::Write {
+        fid,
+        offset: 0,
+        data: SgView::from_slice(b"never"),
+    });
+    // Retried: more than one failure, and still no reply.
+    e.gate.wait_injected(3);
+    assert!(!write.is_done(), "a write failing with EINTR was answered");
+    let write_tag = write.tag();
+    let flush = e.client.send(&Tmessage::Flush { oldtag: write_tag });
+    let flush_tag = flush.tag();
+    assert!(
+        write.wait().is_none(),
+        "a flushed write ending with EINTR got a reply"
+    );
+    let r = flush.wait().expect("an Rflush").expect("Rflush");
+    assert!(matches!(r.msg(), Rmessage::Flush), "{r:?}");
+    let events = e.recorder().events();
+    assert!(position(&events, write_tag, TWRITE) < position(&events, flush_tag, TFLUSH));
+    assert_eq!(e.server().stats().cancelled, cancelled + 1);
+    // The retries stopped with the cancellation.
+    let injected = e.gate.injected();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        e.gate.injected(),
+        injected,
+        "still retrying after the flush"
+    );
+    e.gate.stop_failing();
+    assert_eq!(std::fs::read(e.dir.join("data")).unwrap(), b"");
+}
+
+/// A write failing with `EINTR` twice, then working, gets a normal Rwrite.
+#[test]
+fn a_write_failing_with_eintr_twice_then_succeeds() {
+    let e = Env::new("eintr-twice", 2);
+    std::fs::write(e.dir.join("data"), b"").unwrap();
+    let fid = e.open("data", dotl_open::RDWR);
+    e.gate.fail(|c| matches!(c, Call::Write { .. }), EINTR, 2);
+    assert_eq!(e.client.write(fid, 0, b"written").unwrap(), 7);
+    assert_eq!(e.gate.injected(), 2);
+    assert_eq!(std::fs::read(e.dir.join("data")).unwrap(), b"written");
+    // Reads too.
+    e.gate.fail(|c| matches!(c, Call::Read { .. }), EINTR, 2);
+    assert_eq!(e.client.read(fid, 0, 64).unwrap(), b"written");
+    assert_eq!(e.gate.injected(), 2);
+}
+
+/// Reopening a handle that reclaim closed is retried on `EINTR` too (9p.c
+/// `v9fs_reopen_fid`).
+#[test]
+fn a_reopen_failing_with_eintr_is_retried() {
+    let config = Config {
+        open_high_water: Some(1),
+        ..Config::default()
+    };
+    let e = Env::with_config("eintr-reopen", 2, config);
+    std::fs::write(e.dir.join("a"), b"file a").unwrap();
+    std::fs::write(e.dir.join("b"), b"file b").unwrap();
+    let a = e.open("a", dotl_open::RDONLY);
+    // Opening b closes a's idle handle.
+    let _b = e.open("b", dotl_open::RDONLY);
+    assert!(
+        e.server().stats().reclaimed >= 1,
+        "{:?}",
+        e.server().stats()
+    );
+    e.gate.fail(|c| *c == Call::Open, EINTR, 2);
+    assert_eq!(e.client.read(a, 0, 64).unwrap(), b"file a");
+    assert_eq!(e.gate.injected(), 2, "the reopen failed twice, then worked");
 }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use p9_engine::{Config, ReplyBuffers, Server, Versions};
+use p9_engine::{Config, ReplyBuffers, Server, SessionHook, Versions};
 use p9_wire::consts::{dotl_open, getattr};
 use p9_wire::{Proto, Rmessage, SgView, Tmessage};
 
@@ -274,4 +274,346 @@ fn a_config_can_refuse_a_dialect() {
         matches!(msg(&r), Rmessage::Version { version, .. } if version.as_bytes() == b"9P2000.L")
     );
     assert_eq!(server.proto(), Proto::DotL);
+}
+
+/// Reply buffers that also record the throttle calls.
+struct Throttled {
+    inner: Recording,
+    throttled: Vec<(bool, usize)>,
+}
+
+impl ReplyBuffers<'static> for Throttled {
+    fn get(&mut self, size: usize) -> &mut [&'static mut [u8]] {
+        self.inner.get(size)
+    }
+
+    fn throttle(&mut self, write: bool, bytes: usize) {
+        self.throttled.push((write, bytes));
+    }
+}
+
+/// What [`run_raw`] saw: the reply bytes (none: no reply), what `Handled`
+/// said of its type and errno, and the throttle calls.
+type Ran = (
+    Option<Vec<u8>>,
+    Option<u8>,
+    Option<p9_wire::Errno>,
+    Vec<(bool, usize)>,
+);
+
+/// Run `req` (whole buffers given to the server as they are).
+fn run_raw(server: &Server<p9_native::NativeBackend>, req: SgView<'_>) -> Ran {
+    let ticket = server.receive(req);
+    let mut out = Throttled {
+        inner: Recording::new(),
+        throttled: Vec::new(),
+    };
+    let handled = server.handle(ticket, req, &mut out);
+    let (len, typ, err) = (handled.reply_len(), handled.reply_type(), handled.error());
+    drop(handled);
+    out.inner.seg.clear();
+    let bytes = len.map(|n| out.inner.buf[..n].to_vec());
+    (bytes, typ, err, out.throttled)
+}
+
+/// A request in buffers longer than the message (a virtio descriptor
+/// chain may be): the size field rules, the bytes after it are ignored.
+#[test]
+fn requests_in_longer_buffers_are_cut_to_their_size_field() {
+    let dir = TempDir::new("padded");
+    std::fs::write(dir.join("f"), b"").unwrap();
+    let server = Server::new(native_backend(&dir), Config::default());
+    attach(&server);
+    exchange(
+        &server,
+        3,
+        &Tmessage::Walk {
+            fid: 0,
+            newfid: 1,
+            wnames: vec!["f".into()],
+        },
+    );
+    exchange(
+        &server,
+        4,
+        &Tmessage::Lopen {
+            fid: 1,
+            flags: dotl_open::RDWR,
+        },
+    );
+    // A Twrite split over two segments, 50 bytes of garbage after it.
+    let twrite = Tmessage::Write {
+        fid: 1,
+        offset: 0,
+        data: SgView::from_slice(b"exactly this"),
+    }
+    .encode_to_vec(5)
+    .unwrap();
+    let (a, b) = twrite.split_at(twrite.len() / 2);
+    let mut b = b.to_vec();
+    b.extend_from_slice(&[0xee; 50]);
+    let segs: [&[u8]; 2] = [a, &b];
+    let (reply, typ, err, throttled) = run_raw(&server, SgView::new(&segs));
+    let reply = reply.expect("Rwrite");
+    assert_eq!(msg(&reply), Rmessage::Write { count: 12 });
+    assert_eq!((typ, err), (Some(p9_wire::msgtype::RWRITE), None));
+    assert_eq!(throttled, vec![(true, 12)]);
+    assert_eq!(std::fs::read(dir.join("f")).unwrap(), b"exactly this");
+
+    // A padded Tflush received after a request cancels it on arrival (the
+    // target never starts), as an exact one does.
+    let target = Tmessage::Read {
+        fid: 1,
+        offset: 0,
+        count: 64,
+    }
+    .encode_to_vec(6)
+    .unwrap();
+    let ticket = server.receive(SgView::from_slice(&target));
+    let mut flush = Tmessage::Flush { oldtag: 6 }.encode_to_vec(7).unwrap();
+    flush.extend_from_slice(&[0; 7]);
+    let (rflush, typ) = {
+        let fview = SgView::from_slice(&flush);
+        let fticket = server.receive(fview);
+        let mut out = Throttled {
+            inner: Recording::new(),
+            throttled: Vec::new(),
+        };
+        let handled = server.handle(ticket, SgView::from_slice(&target), &mut out);
+        assert_eq!(handled.reply_len(), None, "the flushed Tread replied");
+        assert_eq!((handled.reply_type(), handled.error()), (None, None));
+        assert!(out.throttled.is_empty(), "a cancelled Tread was throttled");
+        drop(handled);
+        let mut out = Recording::new();
+        let handled = server.handle(fticket, fview, &mut out);
+        let len = handled.reply_len().expect("Rflush");
+        let typ = handled.reply_type();
+        drop(handled);
+        out.seg.clear();
+        (out.buf[..len].to_vec(), typ)
+    };
+    assert_eq!(msg(&rflush), Rmessage::Flush);
+    assert_eq!(typ, Some(p9_wire::msgtype::RFLUSH));
+
+    // Buffers shorter than the size field: an error reply, as before.
+    let mut short = Tmessage::Clunk { fid: 1 }.encode_to_vec(8).unwrap();
+    let size = short.len() as u32 + 1;
+    short[..4].copy_from_slice(&size.to_le_bytes());
+    let (reply, typ, err, _) = run_raw(&server, SgView::from_slice(&short));
+    assert!(matches!(msg(&reply.unwrap()), Rmessage::Lerror { .. }));
+    assert_eq!(typ, Some(p9_wire::msgtype::RLERROR));
+    assert_eq!(err, Some(p9_wire::errno::EINVAL));
+}
+
+/// `ReplyBuffers::throttle` comes once per file Tread/Twrite, before the
+/// backend call, with the byte count; `Handled` tells the reply's type
+/// and errno.
+#[test]
+fn throttle_and_what_handled_tells() {
+    let dir = TempDir::new("throttle");
+    std::fs::write(dir.join("f"), vec![1u8; 100]).unwrap();
+    let server = Server::new(native_backend(&dir), Config::default());
+    attach(&server);
+    let run = |m: &Tmessage<'_>| {
+        let req = m.encode_to_vec(9).unwrap();
+        run_raw(&server, SgView::from_slice(&req))
+    };
+    run(&Tmessage::Walk {
+        fid: 0,
+        newfid: 1,
+        wnames: vec!["f".into()],
+    });
+    let (_, typ, err, thr) = run(&Tmessage::Read {
+        fid: 1,
+        offset: 0,
+        count: 10,
+    });
+    // Not open: EINVAL, no throttle.
+    assert_eq!(
+        (typ, err),
+        (
+            Some(p9_wire::msgtype::RLERROR),
+            Some(p9_wire::errno::EINVAL)
+        )
+    );
+    assert!(thr.is_empty());
+    run(&Tmessage::Lopen {
+        fid: 1,
+        flags: dotl_open::RDWR,
+    });
+    // A count above msize - 11 fails before anything.
+    let (_, typ, err, thr) = run(&Tmessage::Read {
+        fid: 1,
+        offset: 0,
+        count: 1 << 20,
+    });
+    assert_eq!(typ, Some(p9_wire::msgtype::RLERROR));
+    assert_eq!(err, Some(p9_wire::errno::EMSGSIZE));
+    assert!(thr.is_empty());
+    let (reply, typ, err, thr) = run(&Tmessage::Read {
+        fid: 1,
+        offset: 0,
+        count: MSIZE - 11,
+    });
+    assert!(matches!(msg(&reply.unwrap()), Rmessage::Read { data } if data.len() == 100));
+    assert_eq!((typ, err), (Some(p9_wire::msgtype::RREAD), None));
+    assert_eq!(thr, vec![(false, (MSIZE - 11) as usize)]);
+    let data = [2u8; 33];
+    let (_, typ, _, thr) = run(&Tmessage::Write {
+        fid: 1,
+        offset: 0,
+        data: SgView::from_slice(&data),
+    });
+    assert_eq!(typ, Some(p9_wire::msgtype::RWRITE));
+    assert_eq!(thr, vec![(true, 33)]);
+    // Other requests are not throttled.
+    let (_, typ, _, thr) = run(&Tmessage::Getattr {
+        fid: 1,
+        request_mask: getattr::BASIC,
+    });
+    assert_eq!(typ, Some(p9_wire::msgtype::RGETATTR));
+    assert!(thr.is_empty());
+}
+
+/// A session hook recording its calls, and whether two ever overlapped.
+#[derive(Default)]
+struct SessionLog {
+    calls: std::sync::Mutex<Vec<bool>>,
+    inside: std::sync::atomic::AtomicBool,
+    overlapped: std::sync::atomic::AtomicBool,
+    /// `attached` fails with this errno while set.
+    fail: std::sync::Mutex<Option<p9_wire::Errno>>,
+}
+
+impl SessionLog {
+    fn enter(&self, attached: bool) {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.inside.swap(true, SeqCst) {
+            self.overlapped.store(true, SeqCst);
+        }
+        self.calls.lock().unwrap().push(attached);
+        // Widen the window for an overlapping call to show up.
+        std::thread::yield_now();
+        self.inside.store(false, SeqCst);
+    }
+
+    fn calls(&self) -> Vec<bool> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl SessionHook for SessionLog {
+    fn attached(&self) -> Result<(), p9_wire::Errno> {
+        self.enter(true);
+        match *self.fail.lock().unwrap() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn detached(&self) {
+        self.enter(false);
+    }
+}
+
+/// The session hook hears of the first fid and of the last one, strictly
+/// alternating and never concurrently, however Tattach, Twalk and Tclunk
+/// race in thread mode; a failing hook fails the Tattach.
+#[test]
+fn the_session_hook_alternates_under_races() {
+    use p9_engine::host::ThreadHost;
+    let dir = TempDir::new("session");
+    let log = Arc::new(SessionLog::default());
+    let server =
+        Server::new(native_backend(&dir), Config::default()).with_session_hook(Arc::clone(&log));
+    let host = ThreadHost::new(Arc::new(server), 4);
+    let call = |tag: u16, m: Tmessage<'_>| -> Rmessage<'static> {
+        let reply = host.call(m.encode_to_vec(tag).unwrap()).expect("a reply");
+        match Rmessage::decode_slice(&reply, Proto::DotL, MSIZE)
+            .unwrap()
+            .1
+        {
+            Rmessage::Lerror { ecode } => Rmessage::Lerror { ecode },
+            Rmessage::Attach { qid } => Rmessage::Attach { qid },
+            Rmessage::Walk { wqids } => Rmessage::Walk { wqids },
+            Rmessage::Clunk => Rmessage::Clunk,
+            Rmessage::Version { msize, .. } => Rmessage::Version {
+                msize,
+                version: "9P2000.L".into(),
+            },
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    call(
+        1,
+        Tmessage::Version {
+            msize: MSIZE,
+            version: "9P2000.L".into(),
+        },
+    );
+    assert!(log.calls().is_empty());
+    let attach = |fid: u32| Tmessage::Attach {
+        fid,
+        afid: u32::MAX,
+        uname: "root".into(),
+        aname: "".into(),
+        n_uname: 0,
+    };
+    // A failing hook: the Tattach fails with its errno, no fid is made.
+    *log.fail.lock().unwrap() = Some(p9_wire::errno::EBUSY);
+    assert_eq!(
+        call(2, attach(0)),
+        Rmessage::Lerror {
+            ecode: p9_wire::errno::EBUSY
+        }
+    );
+    assert_eq!(host.server().stats().fids, 0);
+    assert_eq!(log.calls(), vec![true]);
+    *log.fail.lock().unwrap() = None;
+    log.calls.lock().unwrap().clear();
+
+    // Eight threads, each attaching, walking and clunking its own fids:
+    // the session's fid count goes through zero again and again.
+    std::thread::scope(|s| {
+        for t in 0..8u32 {
+            let call = &call;
+            s.spawn(move || {
+                for i in 0..200u32 {
+                    let tag = (t * 1000 + i) as u16;
+                    let (root, other) = (10 + 2 * t, 11 + 2 * t);
+                    assert!(matches!(call(tag, attach(root)), Rmessage::Attach { .. }));
+                    let walk = Tmessage::Walk {
+                        fid: root,
+                        newfid: other,
+                        wnames: vec![],
+                    };
+                    assert!(matches!(call(tag, walk), Rmessage::Walk { .. }));
+                    if i % 2 == 0 {
+                        assert_eq!(call(tag, Tmessage::Clunk { fid: root }), Rmessage::Clunk);
+                        assert_eq!(call(tag, Tmessage::Clunk { fid: other }), Rmessage::Clunk);
+                    } else {
+                        assert_eq!(call(tag, Tmessage::Clunk { fid: other }), Rmessage::Clunk);
+                        assert_eq!(call(tag, Tmessage::Clunk { fid: root }), Rmessage::Clunk);
+                    }
+                }
+            });
+        }
+    });
+    let calls = log.calls();
+    assert!(
+        !log.overlapped.load(std::sync::atomic::Ordering::SeqCst),
+        "two session hook calls overlapped"
+    );
+    assert!(calls.len() >= 2, "{calls:?}");
+    for (i, c) in calls.iter().enumerate() {
+        assert_eq!(*c, i % 2 == 0, "call {i} of {calls:?}");
+    }
+    assert_eq!(calls.last(), Some(&false), "every fid is gone: detached");
+    assert_eq!(host.server().stats().fids, 0);
+    // A reset with fids: one detach; with none: nothing.
+    assert!(matches!(call(3, attach(0)), Rmessage::Attach { .. }));
+    host.server().reset();
+    host.server().reset();
+    let n = calls.len();
+    assert_eq!(log.calls()[n..], [true, false]);
 }

@@ -78,8 +78,6 @@ pub struct Attr {
     pub ctime: Time,
     /// Creation, when the host knows it.
     pub btime: Option<Time>,
-    /// Inode generation (`st_gen`), 0 when unknown.
-    pub gen: u64,
 }
 
 impl Attr {
@@ -188,6 +186,26 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Attributes (Tgetattr, Tstat).
     fn getattr(&self, node: &Self::Node) -> Result<Attr>;
+
+    /// Attributes through the open file or directory `handle` of `node`
+    /// (Tgetattr of an open fid, 9p.c's `v9fs_co_fstat`), so that an
+    /// open-but-unlinked file answers.  `Err(EBADF)` means the handle
+    /// cannot be used for this (QEMU: `has_valid_file_handle` is false):
+    /// the engine then asks [`Backend::getattr`] of `node` instead.  The
+    /// default is `getattr(node)`.
+    fn fstat(&self, node: &Self::Node, _handle: &Self::Handle) -> Result<Attr> {
+        self.getattr(node)
+    }
+
+    /// The inode generation (`st_gen`) of the file `node` with attributes
+    /// `attr` (QEMU's `exops.get_st_gen`, `FS_IOC_GETVERSION`).  Asked only
+    /// for a Tgetattr whose request mask has `P9_STATS_GEN`, after the
+    /// attributes; an error leaves `P9_STATS_GEN` out of the reply (the
+    /// request still succeeds), as 9p.c does.  The default reports 0, as
+    /// 9p.c does for backends without the hook.
+    fn generation(&self, _node: &Self::Node, _attr: &Attr) -> Result<u64> {
+        Ok(0)
+    }
 
     /// Change attributes (Tsetattr, Twstat); `handle` is the fid's open file
     /// when it has one, so that open-but-unlinked files can be changed.

@@ -462,19 +462,18 @@ pub fn dotl_blksize(msize: u32, blksize: u64) -> u64 {
 /// `v9fs_getattr`'s generation step).
 ///
 /// `valid` is `P9_STATS_BASIC` whatever was asked ("we only support BASIC
-/// fields"); btime and data_version stay 0.  When `request_mask` has
-/// `P9_STATS_GEN`, `gen` is `attr.gen` and `GEN` is added to `valid`: 9p.c
-/// does so when the backend has no generation hook (with 0) or when the
-/// hook succeeds; it leaves it out only when the hook fails (special files
-/// on ext2-4/btrfs/xfs), which [`Attr`] cannot express.
+/// fields"); btime and data_version stay 0.  `gen` is the generation when
+/// the request mask has `P9_STATS_GEN` and the backend gave one: then it
+/// fills `gen` and `GEN` is added to `valid`.  9p.c asks for it only when
+/// requested, and leaves `GEN` out when its hook fails (special files on
+/// ext2-4/btrfs/xfs); backends without the hook report 0.
 ///
 /// `blksize` is `attr.blksize` as is: 9p.c reports
 /// [`dotl_blksize`]`(msize, attr.blksize)` there, and the caller, which
 /// knows msize, must put that in.
-pub fn getattr_of(attr: &Attr, qid: Qid, request_mask: u64) -> StatDotl {
-    let want_gen = request_mask & getattr::GEN != 0;
+pub fn getattr_of(attr: &Attr, qid: Qid, gen: Option<u64>) -> StatDotl {
     StatDotl {
-        valid: getattr::BASIC | if want_gen { getattr::GEN } else { 0 },
+        valid: getattr::BASIC | if gen.is_some() { getattr::GEN } else { 0 },
         qid,
         mode: attr.mode,
         uid: attr.uid,
@@ -493,7 +492,7 @@ pub fn getattr_of(attr: &Attr, qid: Qid, request_mask: u64) -> StatDotl {
         ctime_nsec: u64::from(attr.ctime.nsec),
         btime_sec: 0,
         btime_nsec: 0,
-        gen: if want_gen { attr.gen } else { 0 },
+        gen: gen.unwrap_or(0),
         data_version: 0,
     }
 }
@@ -1110,14 +1109,13 @@ mod tests {
             mtime: Time { sec: -2, nsec: 13 },
             ctime: Time { sec: 14, nsec: 15 },
             btime: Some(Time { sec: 16, nsec: 17 }),
-            gen: 18,
         };
         let qid = Qid {
             typ: 0,
             version: 0,
             path: 2,
         };
-        let g = getattr_of(&a, qid, getattr::ALL & !getattr::GEN);
+        let g = getattr_of(&a, qid, None);
         assert_eq!(g.valid, 0x7ff);
         assert_eq!(g.qid, qid);
         assert_eq!((g.mode, g.uid, g.gid, g.nlink), (0o020600, 3, 4, 5));
@@ -1130,9 +1128,12 @@ mod tests {
             (0, 0, 0, 0)
         );
 
-        let g = getattr_of(&a, qid, getattr::GEN);
+        let g = getattr_of(&a, qid, Some(18));
         assert_eq!(g.valid, 0x7ff | 0x1000);
         assert_eq!(g.gen, 18);
+        // A generation of 0 (backends without one) is still reported.
+        let g = getattr_of(&a, qid, Some(0));
+        assert_eq!((g.valid, g.gen), (0x7ff | 0x1000, 0));
     }
 
     #[test]

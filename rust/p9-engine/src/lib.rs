@@ -19,4 +19,4 @@ pub mod qid;
 pub mod server;
 mod state;
 
-pub use server::{Config, Handled, ReplyBuffers, Server, Stats, Ticket, Versions};
+pub use server::{Config, Handled, ReplyBuffers, Server, SessionHook, Stats, Ticket, Versions};

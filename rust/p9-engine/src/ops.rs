@@ -10,9 +10,9 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
 
-use p9_wire::consts::{lock_status, lock_type, AT_REMOVEDIR, XATTR_SIZE_MAX};
+use p9_wire::consts::{getattr, lock_status, lock_type, AT_REMOVEDIR, XATTR_SIZE_MAX};
 use p9_wire::errno::{
-    Errno, E2BIG, EBADF, EINVAL, EIO, EMSGSIZE, ENOENT, ENOTDIR, EOPNOTSUPP, ERANGE, EROFS,
+    Errno, E2BIG, EBADF, EINTR, EINVAL, EIO, EMSGSIZE, ENOENT, ENOTDIR, EOPNOTSUPP, ERANGE, EROFS,
 };
 use p9_wire::{
     Fit, Getlock, P9String, Proto, Qid, ReadReply, ReaddirReply, Rmessage, SgView, Stat,
@@ -245,10 +245,29 @@ impl<B: Backend> Server<B> {
                 m(Rmessage::Unlinkat)
             }
             Tmessage::Getattr { fid, request_mask } => {
-                let node = self.fids.get(fid)?.node();
-                let attr = self.offload(req, || self.backend.getattr(&node))?;
+                let f = self.fids.get(fid)?;
+                let node = f.node();
+                // 9p.c: fstat through the fid's open file or directory
+                // (one reclaim closed is not reopened for this), else lstat.
+                let handle = f.handle().and_then(|o| o.handle);
+                let want_gen = request_mask & getattr::GEN != 0;
+                let (attr, gen) = self.offload(req, || {
+                    let attr = match &handle {
+                        Some(h) => match self.backend.fstat(&node, &h.h) {
+                            Err(e) if e == EBADF => self.backend.getattr(&node),
+                            r => r,
+                        },
+                        None => self.backend.getattr(&node),
+                    }?;
+                    // 9p.c: st_gen only when asked; a failure just leaves
+                    // P9_STATS_GEN out.
+                    let gen = want_gen
+                        .then(|| self.backend.generation(&node, &attr).ok())
+                        .flatten();
+                    Ok((attr, gen))
+                })?;
                 let qid = self.qid(&attr)?;
-                let mut st = dotu::getattr_of(&attr, qid, request_mask);
+                let mut st = dotu::getattr_of(&attr, qid, gen);
                 // 9p.c reports the I/O size a client should use here.
                 st.blksize = dotu::dotl_blksize(session.msize, attr.blksize);
                 m(Rmessage::Getattr(st))
@@ -357,9 +376,10 @@ impl<B: Backend> Server<B> {
             Tmessage::Read { fid, offset, count } => {
                 self.read(req, session, tag, fid, offset, count, out)
             }
-            Tmessage::Write { fid, offset, data } => self.write(req, fid, offset, data),
+            Tmessage::Write { fid, offset, data } => self.write(req, fid, offset, data, out),
             Tmessage::Clunk { fid } => {
                 let f = self.fids.remove(fid)?;
+                self.fids_removed();
                 self.release(f)?;
                 m(Rmessage::Clunk)
             }
@@ -367,6 +387,7 @@ impl<B: Backend> Server<B> {
                 // 9p.c: an unknown fid is EINVAL here, and the fid is
                 // clunked whether or not the removal works.
                 let f = self.fids.remove(fid).map_err(|_| EINVAL)?;
+                self.fids_removed();
                 self.check_writable()?;
                 let node = f.node();
                 self.offload(req, || {
@@ -445,6 +466,7 @@ impl<B: Backend> Server<B> {
     /// xattr writes as 9p.c's `free_fid` does; the closes run on a worker.
     pub(crate) fn clunk_all(&self) {
         let fids = self.fids.clear();
+        self.fids_removed();
         if fids.is_empty() {
             return;
         }
@@ -473,8 +495,7 @@ impl<B: Backend> Server<B> {
         self.qids
             .get_or_init(|| crate::qid::QidMap::new(self.config.multidevs, attr.dev));
         let qid = self.qid(&attr).map_err(|_| EINVAL)?;
-        self.fids
-            .insert(fid, || Fid::new(uid, Arc::new(node), FidState::None))?;
+        self.insert_fid(fid, true, || Fid::new(uid, Arc::new(node), FidState::None))?;
         Ok(Reply::Msg(Rmessage::Attach { qid }))
     }
 
@@ -531,8 +552,7 @@ impl<B: Backend> Server<B> {
             }
             f.set_node(last);
         } else {
-            self.fids
-                .insert(newfid, || Fid::new(f.uid, last, FidState::None))?;
+            self.insert_fid(newfid, false, || Fid::new(f.uid, last, FidState::None))?;
         }
         Ok(Reply::Msg(Rmessage::Walk { wqids: qids }))
     }
@@ -812,7 +832,7 @@ impl<B: Backend> Server<B> {
         let size = value.len() as u64;
         let state = FidState::Xattr(Box::new(Xattr::new(true, name, 0, value, slot)));
         let node = f.node();
-        self.fids.insert(newfid, || Fid::new(f.uid, node, state))?;
+        self.insert_fid(newfid, false, || Fid::new(f.uid, node, state))?;
         Ok(Reply::Msg(Rmessage::Xattrwalk { size }))
     }
 
@@ -842,7 +862,7 @@ impl<B: Backend> Server<B> {
         let mut reply = ReaddirReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let remap = self.config.multidevs == MultiDevs::Remap;
         self.offload(req, || {
-            let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
+            let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
             let mut failed = None;
             self.backend.readdir(&node, &h.h, offset, remap, &mut |e| {
                 let qid = match (remap, e.attr) {
@@ -883,14 +903,24 @@ impl<B: Backend> Server<B> {
         out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         let f = self.fids.get(fid).map_err(|_| EINVAL)?;
-        if let FidState::Xattr(x) = &*f.state() {
+        if matches!(&*f.state(), FidState::Xattr(_)) {
+            // Getting the buffers may suspend (Xen waits for ring space),
+            // and other requests on this home thread may need the fid's
+            // state meanwhile: the state is locked only once they are
+            // here.
             let out = out.get(bulk_size(session, count));
             let mut reply = ReadReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
+            let st = f.state();
+            // Committed by a Tclunk meanwhile: no longer readable.
+            let FidState::Xattr(x) = &*st else {
+                return Err(EINVAL);
+            };
             let start = usize::try_from(offset)
                 .unwrap_or(usize::MAX)
                 .min(x.value.len());
             let end = x.value.len().min(start + reply.capacity());
             let n = reply.data().write_at(0, &x.value[start..end]);
+            drop(st);
             return reply.finish(n).map(Reply::Written).map_err(|_| EMSGSIZE);
         }
         let OpenRef {
@@ -905,17 +935,19 @@ impl<B: Backend> Server<B> {
             }
             return self.read_dir_dotu(req, session, tag, &f, node, h, offset, count, out);
         }
-        let out = out.get(bulk_size(session, count));
+        let size = bulk_size(session, count);
+        throttle(req, out, false, size - p9_wire::consts::RREAD_HEADER_SIZE)?;
+        let out = out.get(size);
         let mut reply = ReadReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let n = {
             let mut data = reply.data();
             let mut iov: Vec<IoSliceMut<'_>> = data.pieces_mut().map(IoSliceMut::new).collect();
             self.offload(req, || {
-                let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
+                let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
                 if iov.iter().all(|s| s.is_empty()) {
                     return Ok(0);
                 }
-                self.backend.read(&h.h, offset, &mut iov)
+                retry_eintr(req, || self.backend.read(&h.h, offset, &mut iov))
             })?
         };
         reply.finish(n).map(Reply::Written).map_err(|_| EMSGSIZE)
@@ -945,7 +977,7 @@ impl<B: Backend> Server<B> {
         let mut reply = StatDirReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let cap = reply.capacity();
         let next = self.offload(req, || {
-            let h = self.handle_or_reopen(f, &node, h, 0, true)?;
+            let h = self.handle_or_reopen(req, f, &node, h, 0, true)?;
             // Collect what can fit, then stat each (symlink targets need
             // calls of their own, outside the backend's readdir).
             let mut entries: Vec<(Vec<u8>, Attr, u64)> = Vec::new();
@@ -991,6 +1023,7 @@ impl<B: Backend> Server<B> {
         fid: u32,
         offset: u64,
         data: SgView<'_>,
+        out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         let f = self.fids.get(fid).map_err(|_| EINVAL)?;
         if let FidState::Xattr(x) = &mut *f.state() {
@@ -1023,16 +1056,20 @@ impl<B: Backend> Server<B> {
         }
         let node = f.node();
         let total = data.len();
+        throttle(req, out, true, total)?;
         let written = self.offload(req, || {
-            let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
+            let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
             // Like 9p.c, keep writing until everything is written or the
             // backend makes no progress.
             let mut done = 0;
             loop {
                 let rest = data.slice(done, total - done).ok_or(EIO)?;
                 let iov: Vec<IoSlice<'_>> = rest.pieces().map(IoSlice::new).collect();
-                let n = match self.backend.write(&h.h, offset + done as u64, &iov) {
+                let at = offset + done as u64;
+                let n = match retry_eintr(req, || self.backend.write(&h.h, at, &iov)) {
                     Ok(n) => n,
+                    // Cancelled: 9p.c drops the request, written or not.
+                    Err(e) if e == EINTR && req.is_cancelled() => return Err(e),
                     Err(e) if done == 0 => return Err(e),
                     Err(_) => break,
                 };
@@ -1121,15 +1158,18 @@ impl<B: Backend> Server<B> {
         } = f.handle().ok_or(EBADF)?;
         let node = f.node();
         self.offload(req, || {
-            let h = self.handle_or_reopen(&f, &node, h, flags, dir)?;
+            let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
             op(&f, &h)
         })
     }
 
-    /// The open handle of `f`, reopened if reclaim closed it.  Runs on the
-    /// worker, inside the request's offload.
+    /// The open handle of `f`, reopened if reclaim closed it (retried while
+    /// it fails with `EINTR` and the request is not cancelled, as 9p.c's
+    /// `v9fs_reopen_fid`).  Runs on the worker, inside the request's
+    /// offload.
     fn handle_or_reopen(
         &self,
+        req: &Request,
         f: &FidOf<B>,
         node: &NodeOf<B>,
         h: Option<HandleOf<B>>,
@@ -1140,11 +1180,13 @@ impl<B: Backend> Server<B> {
             return Ok(h);
         }
         let h = self.with_fd_retry(|| {
-            if dir {
-                self.backend.opendir(node)
-            } else {
-                self.backend.open(node, flags)
-            }
+            retry_eintr(req, || {
+                if dir {
+                    self.backend.opendir(node)
+                } else {
+                    self.backend.open(node, flags)
+                }
+            })
         })?;
         let h = f.reopened(Handle::new(h, &self.shared));
         self.reclaim_if_over();
@@ -1202,6 +1244,37 @@ impl<B: Backend> Server<B> {
                 }
             }
             r => r,
+        }
+    }
+}
+
+/// The host's throttle before a file read or write (cofile.c: after the
+/// cancellation check, before the backend call); `EINTR` if the request
+/// is cancelled already.  Called in the request's coroutine or thread,
+/// with no lock held.
+fn throttle(
+    req: &Request,
+    out: &mut dyn ReplyBuffers<'_>,
+    write: bool,
+    bytes: usize,
+) -> Result<(), Errno> {
+    if req.is_cancelled() {
+        return Err(EINTR);
+    }
+    out.throttle(write, bytes);
+    Ok(())
+}
+
+/// 9p.c's `do { ... } while (err == -EINTR && !pdu->cancelled)` around
+/// reads, writes and reopens: run `f` again while it fails with `EINTR`
+/// and `req` is not cancelled, yielding the CPU between tries.  A
+/// cancelled request ends with the `EINTR` (and, being cancelled, sends no
+/// reply).  Runs on the worker.
+fn retry_eintr<T>(req: &Request, mut f: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    loop {
+        match f() {
+            Err(e) if e == EINTR && !req.is_cancelled() => std::thread::yield_now(),
+            r => return r,
         }
     }
 }

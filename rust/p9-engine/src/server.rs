@@ -19,12 +19,12 @@
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use offload::{ReadGuard, RwLock, WaitCell, WriteGuard};
-use p9_wire::consts::P9_MIN_MSIZE;
-use p9_wire::errno::{Errno, EINTR, EIO, EMSGSIZE};
-use p9_wire::{encode_error, Header, Proto, Rmessage, SgView, Tmessage};
+use p9_wire::consts::{HEADER_SIZE, P9_MIN_MSIZE};
+use p9_wire::errno::{Errno, EINTR, EIO, EMSGSIZE, ENOENT};
+use p9_wire::{Header, Proto, Rmessage, SgView, Tmessage};
 
 use crate::backend::Backend;
 use crate::fid::{FidTable, FIDS_MAX};
@@ -143,6 +143,14 @@ pub struct Ticket {
 pub trait ReplyBuffers<'b> {
     /// Buffers for a reply of `size` bytes.
     fn get(&mut self, size: usize) -> &mut [&'b mut [u8]];
+
+    /// Called before the backend reads (`write` false) or writes (`write`
+    /// true) `bytes` bytes of a regular file for a Tread or Twrite, once
+    /// per request, before its offload and with no lock held (QEMU:
+    /// `fsdev_co_throttle_request` in cofile.c).  May suspend the
+    /// request's coroutine or block its thread, as a rate limit does.  The
+    /// default does nothing.
+    fn throttle(&mut self, _write: bool, _bytes: usize) {}
 }
 
 /// Buffers that already exist: every size gets all of them.
@@ -158,6 +166,41 @@ struct DynBuffers<'r, R: ?Sized>(&'r mut R);
 impl<'b, R: ReplyBuffers<'b> + ?Sized> ReplyBuffers<'b> for DynBuffers<'_, R> {
     fn get(&mut self, size: usize) -> &mut [&'b mut [u8]] {
         self.0.get(size)
+    }
+
+    fn throttle(&mut self, write: bool, bytes: usize) {
+        self.0.throttle(write, bytes);
+    }
+}
+
+/// Told when a server's session gains its first fid or loses its last one
+/// (QEMU adds and removes its migration blocker there).  Set with
+/// [`Server::with_session_hook`].
+///
+/// Calls alternate strictly, `attached` first, and are never concurrent
+/// with each other for one server.  They run with the server's session
+/// lock held (see [`Server::with_session_hook`]), so they must not block,
+/// suspend, or call back into the server.
+pub trait SessionHook: Send + Sync {
+    /// A Tattach is about to create the session's first fid.  An error
+    /// fails that Tattach with it, and no fid is created (and the call
+    /// counts as none: the next is `attached` again).
+    fn attached(&self) -> Result<(), Errno>;
+
+    /// The session's last fid is gone (Tclunk, Tremove, the clunk of every
+    /// fid by Tversion or [`Server::reset`], or a Tattach that failed
+    /// after [`SessionHook::attached`]).
+    fn detached(&self);
+}
+
+/// A shared hook (the host keeps a reference, e.g. to inspect it).
+impl<T: SessionHook + ?Sized> SessionHook for Arc<T> {
+    fn attached(&self) -> Result<(), Errno> {
+        (**self).attached()
+    }
+
+    fn detached(&self) {
+        (**self).detached();
     }
 }
 
@@ -178,15 +221,38 @@ pub struct Handled<'s, B: Backend> {
     server: &'s Server<B>,
     tag: Option<u16>,
     state: Arc<Request>,
-    len: Option<usize>,
+    sent: Option<Sent>,
+}
+
+/// What a request's reply is.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    /// Its length in the reply buffers.
+    len: usize,
+    /// Its message type.
+    typ: u8,
+    /// The errno of an error reply.
+    err: Option<Errno>,
 }
 
 impl<B: Backend> Handled<'_, B> {
     /// The reply's length in the reply buffers, or `None` when there is no
     /// reply to send (the request was cancelled by Tflush, or was too short
-    /// to carry a tag).
+    /// to carry a tag, or its reply fitted in no buffer).
     pub fn reply_len(&self) -> Option<usize> {
-        self.len
+        self.sent.map(|s| s.len)
+    }
+
+    /// The reply's message type (e.g. `RGETATTR`, or `RLERROR`/`RERROR`
+    /// for an error), or `None` when there is no reply to send.
+    pub fn reply_type(&self) -> Option<u8> {
+        self.sent.map(|s| s.typ)
+    }
+
+    /// The errno of an error reply (the value in Rlerror, Rerror's errno),
+    /// or `None` for a reply that is no error, or no reply.
+    pub fn error(&self) -> Option<Errno> {
+        self.sent.and_then(|s| s.err)
     }
 }
 
@@ -240,6 +306,12 @@ pub struct Server<B: Backend> {
     /// ...closing up to this many.
     pub(crate) open_rc: usize,
     reclaiming: AtomicBool,
+    /// Told of the session's first and last fid (see
+    /// [`Server::with_session_hook`]).
+    session_hook: Option<Box<dyn SessionHook>>,
+    /// Whether [`SessionHook::attached`] was the last hook call (the
+    /// session lock; see [`Server::with_session_hook`]).
+    attached: Mutex<bool>,
 }
 
 /// Counters shared by the server and its fids.
@@ -272,6 +344,71 @@ impl<B: Backend> Server<B> {
             open_hw,
             open_rc,
             reclaiming: AtomicBool::new(false),
+            session_hook: None,
+            attached: Mutex::new(false),
+        }
+    }
+
+    /// This server, telling `hook` when its session gains its first fid
+    /// and loses its last one.
+    ///
+    /// Race-free in thread mode too: every fid creation and every removal
+    /// that may leave the table empty take the session lock, in this
+    /// order: the session lock, then the fid table's lock (never the
+    /// other way round; removals release the table's lock before taking
+    /// the session lock).  A Twalk or Txattrwalk whose source fid was
+    /// clunked meanwhile, so that the session is detached when it creates
+    /// its new fid, fails with `ENOENT` (the fid it started from is gone)
+    /// rather than create a fid the hook was not told about.
+    pub fn with_session_hook(mut self, hook: impl SessionHook + 'static) -> Self {
+        self.session_hook = Some(Box::new(hook));
+        self
+    }
+
+    fn attached_lock(&self) -> MutexGuard<'_, bool> {
+        // Every critical section leaves the flag consistent.
+        self.attached.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Add fid `id` (made by `make`), telling the session hook when it is
+    /// the session's first: `attach` for Tattach, which may attach a
+    /// detached session; any other creation fails with `ENOENT` then.
+    pub(crate) fn insert_fid(
+        &self,
+        id: u32,
+        attach: bool,
+        make: impl FnOnce() -> FidOf<B>,
+    ) -> Result<Arc<FidOf<B>>, Errno> {
+        let Some(hook) = &self.session_hook else {
+            return self.fids.insert(id, make);
+        };
+        let mut attached = self.attached_lock();
+        if !*attached {
+            if !attach {
+                return Err(ENOENT);
+            }
+            hook.attached()?;
+            *attached = true;
+        }
+        let r = self.fids.insert(id, make);
+        if r.is_err() && self.fids.is_empty() {
+            // The Tattach that attached fails after all (or a removal
+            // that emptied the table has not settled yet).
+            *attached = false;
+            hook.detached();
+        }
+        r
+    }
+
+    /// After fids were removed: tell the session hook if none is left.
+    pub(crate) fn fids_removed(&self) {
+        let Some(hook) = &self.session_hook else {
+            return;
+        };
+        let mut attached = self.attached_lock();
+        if *attached && self.fids.is_empty() {
+            *attached = false;
+            hook.detached();
         }
     }
 
@@ -418,12 +555,15 @@ impl<B: Backend> Server<B> {
     }
 
     /// Register a request that just arrived (see the module
-    /// documentation).  Cheap and non-blocking; no I/O.
+    /// documentation).  Cheap and non-blocking; no I/O.  `req` may be
+    /// longer than the message (a virtio descriptor chain longer than what
+    /// it carries): the size in the header is the message's.
     pub fn receive(&self, req: SgView<'_>) -> Ticket {
         let state = Arc::new(Request {
             cancelled: AtomicBool::new(false),
             done: WaitCell::new(false),
         });
+        let req = message_view(req);
         let header = Header::peek(req);
         let tag = header.map(|h| h.tag);
         self.active.update(|active| {
@@ -450,7 +590,8 @@ impl<B: Backend> Server<B> {
     }
 
     /// Run a received request: decode `req` (the same bytes given to
-    /// [`Server::receive`]), execute it, and encode the reply into the
+    /// [`Server::receive`]; buffers longer than the message are cut to the
+    /// size in its header), execute it, and encode the reply into the
     /// buffers `reply` gives.  The returned [`Handled`] tells the reply's
     /// length; the host sends the reply, then drops it, which finishes the
     /// request (its tag becomes free, and a Tflush waiting for it is
@@ -462,8 +603,9 @@ impl<B: Backend> Server<B> {
         reply: &mut R,
     ) -> Handled<'_, B> {
         let Ticket { tag, req: state } = ticket;
+        let req = message_view(req);
         let reply: &mut dyn ReplyBuffers<'b> = &mut DynBuffers(reply);
-        let len = match tag {
+        let sent = match tag {
             // A bug must not leave the tag active forever (a Tflush of it
             // would never be answered) nor unwind into the host: the
             // request fails with EIO instead.
@@ -478,7 +620,7 @@ impl<B: Backend> Server<B> {
             server: self,
             tag,
             state,
-            len,
+            sent,
         }
     }
 
@@ -505,43 +647,70 @@ impl<B: Backend> Server<B> {
 
     /// Encode the error reply for `e` in the dialect in force now (Tversion
     /// may have changed it, and 9p.c answers in the new one).
-    fn error_reply(&self, tag: u16, e: Errno, reply: &mut dyn ReplyBuffers<'_>) -> Option<usize> {
+    fn error_reply(&self, tag: u16, e: Errno, reply: &mut dyn ReplyBuffers<'_>) -> Option<Sent> {
         let proto = self.session().proto;
-        let size = Rmessage::error(proto, e).byte_size();
-        encode_error(proto, tag, e, reply.get(size)).ok()
+        let msg = Rmessage::error(proto, e);
+        let len = msg.encode(tag, reply.get(msg.byte_size())).ok()?;
+        Some(Sent {
+            len,
+            typ: msg.msg_type(),
+            err: Some(e),
+        })
     }
 
-    /// Decode, execute and encode one request; the reply length or `None`.
+    /// Decode, execute and encode one request; what was sent, or `None`.
     fn run(
         &self,
         tag: u16,
         state: &Request,
         req: SgView<'_>,
         reply: &mut dyn ReplyBuffers<'_>,
-    ) -> Option<usize> {
+    ) -> Option<Sent> {
         let session = self.session();
         let result =
             match Tmessage::decode_with(req, session.proto, session.msize, Default::default()) {
                 Ok((_, msg)) => match msg.check_args() {
-                    Ok(()) => self.dispatch(tag, state, session, msg, reply),
+                    // An R-message's type is its T-message's plus one.
+                    Ok(()) => {
+                        let rtype = msg.msg_type() + 1;
+                        self.dispatch(tag, state, session, msg, reply)
+                            .map(|r| (r, rtype))
+                    }
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e.errno()),
             };
         let result = match result {
-            Ok(Reply::Written(len)) => Ok(len),
-            Ok(Reply::Msg(msg)) => {
+            Ok((Reply::Written(len), typ)) => Ok(Sent {
+                len,
+                typ,
+                err: None,
+            }),
+            Ok((Reply::Msg(msg), _)) => {
                 let size = msg.byte_size();
                 if size > session.msize.max(self.msize()) as usize {
                     Err(EMSGSIZE)
                 } else {
-                    msg.encode(tag, reply.get(size)).map_err(|_| EMSGSIZE)
+                    // Tversion answers some failures with an error reply
+                    // of its own.
+                    let err = match &msg {
+                        Rmessage::Lerror { ecode } => Some(*ecode),
+                        Rmessage::Error { errno, .. } => Some(*errno),
+                        _ => None,
+                    };
+                    msg.encode(tag, reply.get(size))
+                        .map(|len| Sent {
+                            len,
+                            typ: msg.msg_type(),
+                            err,
+                        })
+                        .map_err(|_| EMSGSIZE)
                 }
             }
             Err(e) => Err(e),
         };
         match result {
-            Ok(len) => Some(len),
+            Ok(sent) => Some(sent),
             Err(e) if e == EINTR && state.is_cancelled() => {
                 self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
                 None
@@ -563,6 +732,19 @@ impl<B: Backend> Server<B> {
             target.cancelled.store(true, Ordering::Relaxed);
             target.done.wait_for(|d| d.then_some(()));
         }
+    }
+}
+
+/// The message in `req`: its first `size` bytes (from the header) when
+/// the buffers are longer; else all of it (buffers shorter than `size`,
+/// or a `size` too small for the header itself, fail to decode and get an
+/// error reply for the tag).
+fn message_view(req: SgView<'_>) -> SgView<'_> {
+    match Header::peek(req) {
+        Some(h) if (h.size as usize) < req.len() && h.size as usize >= HEADER_SIZE => {
+            req.slice(0, h.size as usize).unwrap_or(req)
+        }
+        _ => req,
     }
 }
 

@@ -54,8 +54,8 @@ fn time(t: Timespec) -> Time {
     }
 }
 
-/// The engine's attributes from the layer's, with generation `gen`.
-fn attr_of(st: &Stat, gen: u64) -> Attr {
+/// The engine's attributes from the layer's.
+fn attr_of(st: &Stat) -> Attr {
     Attr {
         dev: st.dev,
         ino: st.ino,
@@ -71,7 +71,6 @@ fn attr_of(st: &Stat, gen: u64) -> Attr {
         mtime: time(st.mtime),
         ctime: time(st.ctime),
         btime: st.btime.map(time),
-        gen,
     }
 }
 
@@ -177,7 +176,8 @@ pub struct NativeBackend {
     /// The export's file system keeps inode generations that
     /// `FS_IOC_GETVERSION` reports (QEMU's `local_ioc_getversion_init`
     /// decides the same once, from the root's file system type); on the
-    /// others asking would cost an open per Tgetattr for nothing.
+    /// others asking would cost an open per Tgetattr `P9_STATS_GEN` for
+    /// nothing.
     generations: bool,
 }
 
@@ -246,7 +246,7 @@ impl NativeBackend {
             _ => NativeNode::child(cur, w(lookup(&cur.node, name))?, name),
         };
         let st = w(stat(&next.node))?;
-        Ok((next, attr_of(&st, 0)))
+        Ok((next, attr_of(&st)))
     }
 
     /// The directory and name of a directory node reached without a name
@@ -337,16 +337,25 @@ impl Backend for NativeBackend {
         Ok(node.clone())
     }
 
-    /// `stat` plus, where the file system keeps them, the inode generation
-    /// (best effort: 0 when the file cannot be opened to ask, as QEMU).
+    /// `stat` of the node's descriptor (which works for open-but-unlinked
+    /// files too, so the default [`Backend::fstat`] is this).
     fn getattr(&self, node: &NativeNode) -> Result<Attr> {
-        let st = w(stat(&node.node))?;
-        let gen = if self.generations {
-            generation(&node.node).unwrap_or(0)
-        } else {
-            0
-        };
-        Ok(attr_of(&st, gen))
+        Ok(attr_of(&w(stat(&node.node))?))
+    }
+
+    /// QEMU's `local_ioc_getversion`: where the export's file system keeps
+    /// generations, [`generation`] (which opens the file to ask); special
+    /// files are never opened and fail with `ENOTTY`, so that Tgetattr
+    /// leaves `P9_STATS_GEN` out for them, as 9p.c does.  On other file
+    /// systems 0, as QEMU without the hook.
+    fn generation(&self, node: &NativeNode, attr: &Attr) -> Result<u64> {
+        if !self.generations {
+            return Ok(0);
+        }
+        match attr.mode & libc::S_IFMT {
+            libc::S_IFREG | libc::S_IFDIR => w(generation(&node.node)),
+            _ => Err(werr(Errno(libc::ENOTTY))),
+        }
     }
 
     /// Applies, in this order: size (through the handle's descriptor for an
@@ -425,7 +434,7 @@ impl Backend for NativeBackend {
         Ok((
             NativeNode::child(dir, node, name),
             NativeHandle::File(fd),
-            attr_of(&st, 0),
+            attr_of(&st),
         ))
     }
 
@@ -434,7 +443,7 @@ impl Backend for NativeBackend {
         w(self
             .model
             .finish_create(&dir.node, name, &node, cred.uid, cred.gid, mode))?;
-        Ok(attr_of(&w(stat(&node))?, 0))
+        Ok(attr_of(&w(stat(&node))?))
     }
 
     fn symlink(&self, dir: &NativeNode, name: &[u8], target: &[u8], cred: &Cred) -> Result<Attr> {
@@ -442,7 +451,7 @@ impl Backend for NativeBackend {
         w(self
             .model
             .finish_create(&dir.node, name, &node, cred.uid, cred.gid, 0o777))?;
-        Ok(attr_of(&w(stat(&node))?, 0))
+        Ok(attr_of(&w(stat(&node))?))
     }
 
     fn mknod(
@@ -457,7 +466,7 @@ impl Backend for NativeBackend {
         w(self
             .model
             .finish_create(&dir.node, name, &node, cred.uid, cred.gid, mode))?;
-        Ok(attr_of(&w(stat(&node))?, 0))
+        Ok(attr_of(&w(stat(&node))?))
     }
 
     fn link(&self, target: &NativeNode, dir: &NativeNode, name: &[u8]) -> Result<()> {
@@ -624,13 +633,13 @@ impl Backend for NativeBackend {
                     match self.dotdot_attr(node) {
                         Ok(st) => {
                             ino = st.ino;
-                            attr = want_attr.then(|| attr_of(&st, 0));
+                            attr = want_attr.then(|| attr_of(&st));
                         }
                         Err(err) => return fail(err, delivered),
                     }
                 } else if want_attr {
                     match stat_at(&*reader, e.name) {
-                        Ok(st) => attr = Some(attr_of(&st, 0)),
+                        Ok(st) => attr = Some(attr_of(&st)),
                         Err(Errno(libc::ENOENT)) => continue,
                         Err(err) => return fail(err, delivered),
                     }

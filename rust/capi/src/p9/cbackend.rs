@@ -272,7 +272,6 @@ fn attr_of(st: &stat) -> Attr {
         mtime: t(st.st_mtime as i64, st.st_mtime_nsec as i64),
         ctime: t(st.st_ctime as i64, st.st_ctime_nsec as i64),
         btime: None,
-        gen: 0,
     }
 }
 
@@ -529,6 +528,28 @@ impl CBackend {
         paths
     }
 
+    /// The vtable's `fstat` of `h`: `None` without one; on failure the
+    /// errno and what it left in the `stat`.
+    fn fstat_raw(&self, h: &CHandle) -> Option<std::result::Result<stat, (Errno, stat)>> {
+        let f = self.ops().fstat?;
+        // SAFETY: stat is plain integers; all-zero is a valid value.
+        let mut st: stat = unsafe { std::mem::zeroed() };
+        // SAFETY: the handle's open state and a writable stat.
+        let r = unsafe { f(self.opaque(), h.raw, c_int::from(h.dir), &mut st) };
+        Some(check(r).map(|()| st).map_err(|e| (e, st)))
+    }
+
+    /// The check 9p.c's Tlock and Tgetlock make before answering without
+    /// a lock function: `fstat` of the handle must work.  `EOPNOTSUPP`
+    /// passes (the handle is usable; only its attributes are not; 9p.c
+    /// then asks `lstat` of the path, which lock functions do not have).
+    fn fstat_check(&self, h: &CHandle) -> Result<()> {
+        match self.fstat_raw(h) {
+            None | Some(Ok(_)) | Some(Err((EOPNOTSUPP, _))) => Ok(()),
+            Some(Err((e, _))) => Err(e),
+        }
+    }
+
     /// Pass `iov` to `call` (`preadv` or `pwritev`) at `offset`, in pieces
     /// of at most `IOV_MAX`; stops at the first short transfer.
     fn vectored(
@@ -722,19 +743,36 @@ impl Backend for CBackend {
         Ok(Arc::clone(node))
     }
 
-    /// `lstat`, plus `get_st_gen` when there is one (its failure ignored;
-    /// there is no request mask here, so it is asked every time).
     fn getattr(&self, node: &Node) -> Result<Attr> {
-        let mut a = self.lstat(node)?;
-        if let Some(f) = self.ops().get_st_gen {
-            let p = cpath(node);
-            let mut gen = 0u64;
-            // SAFETY: a live path and a writable u64.
-            if unsafe { f(self.opaque(), &p, a.mode, &mut gen) } >= 0 {
-                a.gen = gen;
-            }
+        self.lstat(node)
+    }
+
+    /// cofile.c `v9fs_co_fstat`: the vtable's `fstat`; on `EOPNOTSUPP`
+    /// `lstat` of the path, or what `fstat` could read if that `lstat`
+    /// says `ENOENT`.  Without `fstat`: `lstat`.
+    fn fstat(&self, node: &Node, h: &CHandle) -> Result<Attr> {
+        match self.fstat_raw(h) {
+            None => self.lstat(node),
+            Some(Ok(st)) => Ok(attr_of(&st)),
+            Some(Err((EOPNOTSUPP, partial))) => match self.lstat_raw(node) {
+                Ok(st) => Ok(attr_of(&st)),
+                Err(ENOENT) => Ok(attr_of(&partial)),
+                Err(e) => Err(e),
+            },
+            Some(Err((e, _))) => Err(e),
         }
-        Ok(a)
+    }
+
+    /// `get_st_gen` (cofile.c `v9fs_co_st_gen`); 0 without one.
+    fn generation(&self, node: &Node, attr: &Attr) -> Result<u64> {
+        let Some(f) = self.ops().get_st_gen else {
+            return Ok(0);
+        };
+        let p = cpath(node);
+        let mut gen = 0u64;
+        // SAFETY: a live path and a writable u64.
+        check(unsafe { f(self.opaque(), &p, attr.mode, &mut gen) })?;
+        Ok(gen)
     }
 
     /// 9p.c `v9fs_setattr`'s order: mode, times, owner, size; all by path
@@ -1107,6 +1145,8 @@ impl Backend for CBackend {
 
     fn lock(&self, h: &CHandle, lock: &Lock) -> Result<LockStatus> {
         let Some(f) = self.ops().lock else {
+            // 9p.c `v9fs_lock`: the fstat check, then success.
+            self.fstat_check(h)?;
             return Ok(LockStatus::Success);
         };
         let l = to_c_lock(lock);
@@ -1119,6 +1159,8 @@ impl Backend for CBackend {
 
     fn getlock(&self, h: &CHandle, lock: &Lock) -> Result<Option<Lock>> {
         let Some(f) = self.ops().getlock else {
+            // 9p.c `v9fs_getlock`: the fstat check, then no conflict.
+            self.fstat_check(h)?;
             return Ok(None);
         };
         let mut l = to_c_lock(lock);

@@ -1,15 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! `QrsP9Server`: config, transport, the two host modes, reset, stats.
 
-use std::ffi::c_void;
+use std::ffi::{c_int, c_void};
 use std::sync::Arc;
 
 use libc::iovec;
 use p9_engine::backend::Backend;
 use p9_engine::host::{Job, ThreadHost};
 use p9_engine::qid::MultiDevs;
-use p9_engine::{Config, ReplyBuffers, Server, Ticket, Versions};
-use p9_wire::SgView;
+use p9_engine::{Config, ReplyBuffers, Server, SessionHook, Ticket, Versions};
+use p9_wire::{Errno, SgView};
 
 use super::backend::{BackendKind, QrsP9Backend};
 use crate::{ffi_guard, PANIC_ERRNO};
@@ -78,9 +78,10 @@ pub struct QrsP9Stats {
     pub active: u64,
 }
 
-/// Where replies go: the host's transport (QEMU's `V9fsTransport`).  Both
-/// functions get the `opaque` given to `qrs_p9_server_new` and the `pdu`
-/// given with the request.
+/// Where replies go: the host's transport (QEMU's `V9fsTransport`), and
+/// the host's optional hooks.  Every function gets the `opaque` given to
+/// `qrs_p9_server_new`, and those about one request the `pdu` given with
+/// it.  New members are added at the end.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct QrsP9Transport {
@@ -110,7 +111,49 @@ pub struct QrsP9Transport {
     /// thread in thread mode; before any Tflush of this request is
     /// answered.
     pub complete: Option<unsafe extern "C" fn(opaque: *mut c_void, pdu: *mut c_void, len: usize)>,
+    /// Optional (NULL: not used): called before every backend read
+    /// (`is_write` 0) or write (`is_write` 1) of a Tread or Twrite on a
+    /// regular file, once per request, with the byte count requested
+    /// (Tread: its count, capped to what msize allows; Twrite: its data
+    /// length; may be 0) (QEMU: `fsdev_co_throttle_request` in cofile.c).
+    /// Called before the request's offload, with no lock of the server
+    /// held.  Coroutine mode: called in the request's coroutine on the
+    /// home thread, which it may suspend (QEMU's throttle sleeps the
+    /// coroutine on a timer).  Thread mode: called on a server thread,
+    /// which it may block.
+    pub throttle: Option<
+        unsafe extern "C" fn(opaque: *mut c_void, pdu: *mut c_void, is_write: c_int, bytes: usize),
+    >,
+    /// Optional (NULL: not used): the session gains its first fid
+    /// (`attached` 1: a Tattach is about to succeed; return 0, or a
+    /// negative errno to fail that Tattach with it, and no fid is created)
+    /// or loses its last fid (`attached` 0: after a Tclunk or Tremove of
+    /// the last fid, Tversion's clunk of every fid, `qrs_p9_server_reset`,
+    /// or a Tattach that failed after its call with 1; the return value is
+    /// ignored).  Calls alternate exactly 1, 0, 1, 0... (a call with 1
+    /// that fails counts as none: the next call is 1 again), and are never
+    /// concurrent with each other for one server (the server holds a lock
+    /// of its own across them).  Must not block, suspend, or call the
+    /// server (QEMU adds and removes its migration blocker here).
+    /// Coroutine mode: called on the home thread (from
+    /// `qrs_p9_server_reset`: on the thread calling it).  Thread mode: on
+    /// a server thread (or the one calling `qrs_p9_server_reset`).
+    pub session: Option<unsafe extern "C" fn(opaque: *mut c_void, attached: c_int) -> i32>,
+    /// Optional (NULL: not used): called once per request just before its
+    /// `complete`, on the same thread, with `reply` the message type of
+    /// the reply sent (e.g. 7 for Rlerror, 107 for Rerror, 25 for
+    /// Rgetattr), or 0 when no reply is sent (the request was cancelled by
+    /// Tflush, or could not be answered); and `err` the errno of an error
+    /// reply (the value in Rlerror, Rerror's errno), else 0.  For the
+    /// host's trace events (QEMU: `v9fs_rerror`, `v9fs_rcancel`).  Must not
+    /// call the server.
+    pub trace:
+        Option<unsafe extern "C" fn(opaque: *mut c_void, pdu: *mut c_void, reply: u8, err: i32)>,
 }
+
+type ThrottleFn = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int, usize);
+type SessionFn = unsafe extern "C" fn(*mut c_void, c_int) -> i32;
+type TraceFn = unsafe extern "C" fn(*mut c_void, *mut c_void, u8, i32);
 
 /// The transport with its functions checked.
 #[derive(Clone, Copy)]
@@ -118,7 +161,44 @@ struct Transport {
     reply_buffers:
         unsafe extern "C" fn(*mut c_void, *mut c_void, usize, *mut *const iovec, *mut usize) -> i32,
     complete: unsafe extern "C" fn(*mut c_void, *mut c_void, usize),
+    /// `QrsP9Transport::throttle`.
+    throttle: Option<ThrottleFn>,
+    /// `QrsP9Transport::trace`.
+    trace: Option<TraceFn>,
     opaque: *mut c_void,
+}
+
+/// The transport's `session`, as the engine's session hook.
+struct CSession {
+    /// `QrsP9Transport::session`.
+    f: SessionFn,
+    /// The transport's `opaque`.
+    opaque: *mut c_void,
+}
+
+// SAFETY: `qrs_p9_server_new`'s contract: the transport's functions may be
+// called from any thread with `opaque`.
+unsafe impl Send for CSession {}
+// SAFETY: as above; nothing here is mutated.
+unsafe impl Sync for CSession {}
+
+impl SessionHook for CSession {
+    fn attached(&self) -> Result<(), Errno> {
+        // SAFETY: the transport's contract.
+        let r = unsafe { (self.f)(self.opaque, 1) };
+        if r >= 0 {
+            return Ok(());
+        }
+        match r.unsigned_abs() {
+            e @ 1..=4095 => Err(Errno(e)),
+            _ => Err(p9_wire::errno::EIO),
+        }
+    }
+
+    fn detached(&self) {
+        // SAFETY: the transport's contract; the result is ignored.
+        unsafe { (self.f)(self.opaque, 0) };
+    }
 }
 
 // SAFETY: `qrs_p9_server_new`'s contract: the functions may be called from
@@ -181,6 +261,12 @@ impl Pdu {
         let handled = server.handle(ticket, self.view(), &mut reply);
         let len = handled.reply_len().unwrap_or(0);
         drop(reply);
+        if let Some(trace) = t.trace {
+            let typ = handled.reply_type().unwrap_or(0);
+            let err = handled.error().map_or(0, |e| e.0 as i32);
+            // SAFETY: the transport's contract.
+            unsafe { trace(t.opaque, self.pdu, typ, err) };
+        }
         // SAFETY: the transport's contract; once per request.
         unsafe { (t.complete)(t.opaque, self.pdu, len) };
         drop(handled);
@@ -218,6 +304,13 @@ impl ReplyBuffers<'static> for CReply<'_> {
         }
         &mut self.segs
     }
+
+    fn throttle(&mut self, write: bool, bytes: usize) {
+        if let Some(f) = self.t.throttle {
+            // SAFETY: the transport's contract.
+            unsafe { f(self.t.opaque, self.pdu, c_int::from(write), bytes) };
+        }
+    }
 }
 
 /// One engine: its server, and its threads in thread mode.
@@ -244,8 +337,17 @@ impl<B: Backend> Job<B> for CJob {
 }
 
 impl<B: Backend> Engine<B> {
-    fn new(backend: B, config: Config, threads: u32) -> Result<Self, i32> {
-        let server = Arc::new(Server::new(backend, config));
+    fn new(
+        backend: B,
+        config: Config,
+        threads: u32,
+        session: Option<CSession>,
+    ) -> Result<Self, i32> {
+        let server = Server::new(backend, config);
+        let server = Arc::new(match session {
+            Some(hook) => server.with_session_hook(hook),
+            None => server,
+        });
         let host = match threads {
             0 => None,
             n => Some(
@@ -377,7 +479,8 @@ fn engine_config(c: &QrsP9Config) -> Option<Config> {
 /// threads.  On success `*out` is the new server, owned by the caller
 /// (`qrs_p9_server_free`).
 ///
-/// Returns 0; `-EINVAL` if a pointer or a transport function is NULL, or
+/// Returns 0; `-EINVAL` if a pointer, `transport->reply_buffers` or
+/// `transport->complete` is NULL, or
 /// `config` is invalid (msize below 4096, no or unknown versions, unknown
 /// multidevs, fids_max 0); `-EAGAIN` if a thread cannot be created.
 ///
@@ -417,9 +520,12 @@ pub unsafe extern "C" fn qrs_p9_server_new(
         let Some(cfg) = engine_config(config) else {
             return -libc::EINVAL;
         };
+        let session = transport.session.map(|f| CSession { f, opaque });
         let engine = match backend.kind {
-            BackendKind::Native(b) => Engine::new(b, cfg, config.threads).map(AnyEngine::Native),
-            BackendKind::C(b) => Engine::new(*b, cfg, config.threads).map(AnyEngine::C),
+            BackendKind::Native(b) => {
+                Engine::new(b, cfg, config.threads, session).map(AnyEngine::Native)
+            }
+            BackendKind::C(b) => Engine::new(*b, cfg, config.threads, session).map(AnyEngine::C),
         };
         let engine = match engine {
             Ok(e) => e,
@@ -430,6 +536,8 @@ pub unsafe extern "C" fn qrs_p9_server_new(
             transport: Transport {
                 reply_buffers,
                 complete,
+                throttle: transport.throttle,
+                trace: transport.trace,
                 opaque,
             },
         });
@@ -513,7 +621,8 @@ pub unsafe extern "C" fn qrs_p9_server_stats(
 }
 
 /// Coroutine mode, step 1: a request arrived.  `req` is `niov` iovecs
-/// holding the request's bytes (QEMU: the element's `out_sg`); `pdu` is
+/// holding the request's bytes (QEMU: the element's `out_sg`; they may be
+/// longer than the message: the size in its header counts); `pdu` is
 /// the host's handle for it, passed back to the transport.  Call it on the
 /// home thread, in arrival order, and without waiting: it registers the
 /// tag so that a later Tflush finds the request even before it runs.  On

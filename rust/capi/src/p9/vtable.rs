@@ -101,8 +101,11 @@ pub struct QrsP9BackendOps {
         unsafe extern "C" fn(opaque: *mut c_void, path: *const QrsP9Path, st: *mut stat) -> c_int,
     >,
     /// Optional: the inode generation (`FS_IOC_GETVERSION`) of the file
-    /// at `path` whose mode is `mode`, into `*gen`; failures are ignored
-    /// (QEMU's `exops.get_st_gen`).
+    /// at `path` whose mode is `mode`, into `*gen` (QEMU's
+    /// `exops.get_st_gen`).  Called only for a Tgetattr whose request mask
+    /// has `P9_STATS_GEN`, after `lstat`/`fstat`; a negative return leaves
+    /// `P9_STATS_GEN` out of the reply, which still succeeds.  NULL: the
+    /// generation is reported as 0.
     pub get_st_gen: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
@@ -222,7 +225,9 @@ pub struct QrsP9BackendOps {
     /// `O_CREAT`); store the open state in `*handle`.  Must refuse to open
     /// a device, FIFO or socket on the host (`-ENXIO`; QEMU's
     /// `close_if_special_file`): the engine checks with `lstat` first, but
-    /// the file can change in between.
+    /// the file can change in between.  When the engine reopens a handle
+    /// that reclaim closed, `-EINTR` from `open` or `opendir` is retried
+    /// until it is something else or the request is cancelled.
     pub open: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
@@ -258,7 +263,8 @@ pub struct QrsP9BackendOps {
     /// Close a directory opened by `opendir`, freeing `handle`.
     pub closedir: Option<unsafe extern "C" fn(opaque: *mut c_void, handle: *mut c_void) -> c_int>,
     /// `preadv(2)` at `offset`; returns the bytes read (short only at end
-    /// of file).
+    /// of file).  `-EINTR` is retried (9p.c) until it is something else or
+    /// the request is cancelled by Tflush.
     pub preadv: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
@@ -268,7 +274,9 @@ pub struct QrsP9BackendOps {
             offset: i64,
         ) -> isize,
     >,
-    /// `pwritev(2)` at `offset`; returns the bytes written.
+    /// `pwritev(2)` at `offset`; returns the bytes written.  `-EINTR` is
+    /// retried (9p.c) until it is something else or the request is
+    /// cancelled by Tflush (QEMU's synth/flush qtest relies on this).
     pub pwritev: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
@@ -349,7 +357,8 @@ pub struct QrsP9BackendOps {
     >,
     /// Optional: take or release a byte-range lock without waiting:
     /// return 0 when done, 1 when it conflicts with another lock (the guest
-    /// retries), or a negative errno.  NULL grants everything, as 9p.c does.
+    /// retries), or a negative errno.  NULL grants everything after the
+    /// `fstat` check, as 9p.c does.
     pub lock: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
@@ -359,12 +368,36 @@ pub struct QrsP9BackendOps {
     >,
     /// Optional: test `*lock` for a conflict: overwrite it with the
     /// conflicting lock, or set its `type_` to `UNLCK` (2) if there is none.
-    /// NULL reports none, as 9p.c does.
+    /// NULL reports none after the `fstat` check, as 9p.c does.
     pub getlock: Option<
         unsafe extern "C" fn(
             opaque: *mut c_void,
             handle: *mut c_void,
             lock: *mut QrsP9Lock,
+        ) -> c_int,
+    >,
+    /// Optional: `fstat(2)` of the open file or directory `handle`
+    /// (`is_dir` non-zero for one from `opendir`) into `*st` (QEMU's
+    /// `fstat`), so that Tgetattr of an open fid works for an
+    /// open-but-unlinked file.  Return 0; or `-EBADF` when the handle has
+    /// no usable descriptor (QEMU: `has_valid_file_handle` is false): then
+    /// Tgetattr uses `lstat` of the fid's path, and Tlock and Tgetlock
+    /// fail with `EBADF`; or `-EOPNOTSUPP` when attributes cannot be read
+    /// through the handle (9p-local's mapped-file model), leaving in `*st`
+    /// what could be read: then Tgetattr uses `lstat` of the path, and
+    /// `*st` as it is if that `lstat` fails with `ENOENT` (the file was
+    /// unlinked), and Tlock and Tgetlock go on; or another negative errno,
+    /// which fails the request.  Called for Tgetattr of a fid with an open
+    /// handle (never reopened for this), and, when `lock` or `getlock` is
+    /// NULL, as the check 9p.c makes before granting a lock or reporting
+    /// none.  NULL: Tgetattr uses `lstat`; Tlock and Tgetlock behave as if
+    /// it succeeded.
+    pub fstat: Option<
+        unsafe extern "C" fn(
+            opaque: *mut c_void,
+            handle: *mut c_void,
+            is_dir: c_int,
+            st: *mut stat,
         ) -> c_int,
     >,
 }

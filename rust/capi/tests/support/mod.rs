@@ -67,6 +67,8 @@ pub struct LocalFs {
     root_path: PathBuf,
     /// Open states alive (opened and not yet closed).
     pub open_handles: AtomicIsize,
+    /// `fstat` calls so far.
+    pub fstat_calls: AtomicIsize,
     log: Mutex<Vec<String>>,
     violations: Mutex<Vec<String>>,
 }
@@ -103,6 +105,7 @@ impl LocalFs {
             root: unsafe { OwnedFd::from_raw_fd(fd) },
             root_path: root.to_path_buf(),
             open_handles: AtomicIsize::new(0),
+            fstat_calls: AtomicIsize::new(0),
             log: Mutex::new(Vec::new()),
             violations: Mutex::new(Vec::new()),
         })
@@ -858,6 +861,26 @@ unsafe extern "C" fn fsync_fn(
     })
 }
 
+unsafe extern "C" fn fstat_fn(
+    o: *mut c_void,
+    h: *mut c_void,
+    is_dir: c_int,
+    st: *mut stat,
+) -> c_int {
+    guard(|| {
+        // SAFETY: the vtable's contract.
+        let fs = unsafe { fs(o) };
+        // SAFETY: as above.
+        let actual_dir = matches!(unsafe { &*h.cast::<OpenState>() }, OpenState::Dir(_));
+        if actual_dir != (is_dir != 0) {
+            fs.violation(format!("fstat is_dir {is_dir} on a dir: {actual_dir}"));
+        }
+        fs.fstat_calls.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: a live handle and a writable stat.
+        zero_or_errno(unsafe { libc::fstat(fd_of(h), st) })
+    })
+}
+
 unsafe extern "C" fn readdir_fn(
     o: *mut c_void,
     h: *mut c_void,
@@ -1074,6 +1097,7 @@ pub fn local_ops() -> QrsP9BackendOps {
         lremovexattr: Some(lremovexattr_fn),
         lock: Some(lock_fn),
         getlock: Some(getlock_fn),
+        fstat: Some(fstat_fn),
     }
 }
 
@@ -1211,6 +1235,9 @@ pub fn serve_with(fs: &Arc<LocalFs>, ops: &QrsP9BackendOps, multidevs: u32) -> C
     let transport = QrsP9Transport {
         reply_buffers: Some(reply_buffers),
         complete: Some(complete),
+        throttle: None,
+        session: None,
+        trace: None,
     };
     let mut server: *mut QrsP9Server = std::ptr::null_mut();
     // SAFETY: readable config and transport, an unused backend, a

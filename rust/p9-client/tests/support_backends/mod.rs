@@ -4,7 +4,8 @@
 //!
 //! * [`Gated`]: wraps any backend; calls matching a predicate block on a
 //!   [`Gate`] until the test releases it, and report that they entered, so
-//!   a test knows a request is inside its backend call (no sleeps needed).
+//!   a test knows a request is inside its backend call (no sleeps needed);
+//!   opens, reads and writes can also be made to fail on demand.
 //! * [`PathBackend`]: a path-based backend (nodes are paths relative to a
 //!   root directory, like QEMU's local backend), so that the engine's
 //!   rename lock and fid path fixing are exercised.  Not escape-proof:
@@ -49,6 +50,10 @@ pub enum Call {
     CloneNode,
     /// `getattr`.
     Getattr,
+    /// `fstat`.
+    Fstat,
+    /// `generation`.
+    Generation,
     /// `setattr`.
     Setattr,
     /// `open`.
@@ -124,6 +129,11 @@ struct GateState {
     seen: Vec<Call>,
     /// Calls blocked right now.
     waiting: usize,
+    /// While set, calls matching it (open, opendir, read, write) fail with
+    /// this errno, this many more times.
+    fault: Option<(Pred, Errno, usize)>,
+    /// Failures injected since the last `fail`.
+    injected: usize,
 }
 
 /// Where gated calls wait.  Starts open.
@@ -141,6 +151,8 @@ impl Default for Gate {
                 entered: Vec::new(),
                 seen: Vec::new(),
                 waiting: 0,
+                fault: None,
+                injected: 0,
             }),
             cv: Condvar::new(),
         }
@@ -207,6 +219,69 @@ impl Gate {
     /// How many calls are blocked right now.
     pub fn waiting(&self) -> usize {
         self.lock().waiting
+    }
+
+    /// Make the next `times` calls matching `pred` among `open`,
+    /// `opendir`, `read` and `write` fail with `errno` (after passing the
+    /// gate) instead of reaching the backend.
+    pub fn fail(
+        &self,
+        pred: impl Fn(&Call) -> bool + Send + Sync + 'static,
+        errno: Errno,
+        times: usize,
+    ) {
+        let mut st = self.lock();
+        st.fault = Some((Arc::new(pred), errno, times));
+        st.injected = 0;
+        self.cv.notify_all();
+    }
+
+    /// Stop injecting failures.
+    pub fn stop_failing(&self) {
+        self.lock().fault = None;
+    }
+
+    /// Failures injected since the last [`Gate::fail`].
+    pub fn injected(&self) -> usize {
+        self.lock().injected
+    }
+
+    /// Wait until at least `n` failures were injected.
+    ///
+    /// # Panics
+    /// After [`STUCK`] without that many.
+    pub fn wait_injected(&self, n: usize) {
+        let deadline = Instant::now() + STUCK;
+        let mut st = self.lock();
+        while st.injected < n {
+            let now = Instant::now();
+            assert!(
+                now < deadline,
+                "only {} of {n} failures injected",
+                st.injected
+            );
+            st = self
+                .cv
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Called by [`Gated`] for the calls that can fail on demand.
+    fn fault(&self, call: &Call) -> Result<()> {
+        let mut st = self.lock();
+        let Some((pred, errno, left)) = st.fault.as_mut() else {
+            return Ok(());
+        };
+        if *left == 0 || !pred(call) {
+            return Ok(());
+        }
+        *left -= 1;
+        let e = *errno;
+        st.injected += 1;
+        self.cv.notify_all();
+        Err(e)
     }
 
     /// Called by [`Gated`] before each call: block while held for it.
@@ -279,6 +354,16 @@ impl<B: Backend> Backend for Gated<B> {
         self.inner.getattr(node)
     }
 
+    fn fstat(&self, node: &B::Node, handle: &B::Handle) -> Result<Attr> {
+        self.gate.pass(Call::Fstat);
+        self.inner.fstat(node, handle)
+    }
+
+    fn generation(&self, node: &B::Node, attr: &Attr) -> Result<u64> {
+        self.gate.pass(Call::Generation);
+        self.inner.generation(node, attr)
+    }
+
     fn setattr(&self, node: &B::Node, handle: Option<&B::Handle>, set: &SetAttr) -> Result<()> {
         self.gate.pass(Call::Setattr);
         self.inner.setattr(node, handle, set)
@@ -286,11 +371,13 @@ impl<B: Backend> Backend for Gated<B> {
 
     fn open(&self, node: &B::Node, flags: i32) -> Result<B::Handle> {
         self.gate.pass(Call::Open);
+        self.gate.fault(&Call::Open)?;
         self.inner.open(node, flags)
     }
 
     fn opendir(&self, node: &B::Node) -> Result<B::Handle> {
         self.gate.pass(Call::Opendir);
+        self.gate.fault(&Call::Opendir)?;
         self.inner.opendir(node)
     }
 
@@ -360,11 +447,13 @@ impl<B: Backend> Backend for Gated<B> {
 
     fn read(&self, handle: &B::Handle, offset: u64, bufs: &mut [IoSliceMut<'_>]) -> Result<usize> {
         self.gate.pass(Call::Read { offset });
+        self.gate.fault(&Call::Read { offset })?;
         self.inner.read(handle, offset, bufs)
     }
 
     fn write(&self, handle: &B::Handle, offset: u64, bufs: &[IoSlice<'_>]) -> Result<usize> {
         self.gate.pass(Call::Write { offset });
+        self.gate.fault(&Call::Write { offset })?;
         self.inner.write(handle, offset, bufs)
     }
 
@@ -497,7 +586,6 @@ fn attr_of(m: &std::fs::Metadata) -> Attr {
         mtime: t(m.mtime(), m.mtime_nsec()),
         ctime: t(m.ctime(), m.ctime_nsec()),
         btime: None,
-        gen: 0,
     }
 }
 
