@@ -2137,6 +2137,57 @@ static void on_alarm(int sig)
     _exit(3);
 }
 
+/*
+ * A backend call that blocks for a long time (an NFS export, a stuck FUSE
+ * mount) must not stall every other request: 32 Treads whose backend read
+ * blocks must all be in the backend at once, although the pool started
+ * with 2 workers (with a fixed pool only 2 would ever enter, and 32 reads
+ * of 100 ms would take 16 rounds).
+ */
+enum { SLOW_READS = 32 };
+
+static void t_slow_backend(void)
+{
+    Conn *conn = conn_new(MODE_CO, false);
+    P9Client *c = &conn->c;
+    Pdu *rd[SLOW_READS];
+    QrsOffloadStats before, after;
+    uint8_t buf[64];
+    P9Msg m;
+    P9Reader r;
+    size_t len;
+    int i;
+
+    session(conn);
+    for (i = 0; i < SLOW_READS; i++) {
+        CHECK(p9_walk_path(c, 0, 10 + i, "Flush/BlockingRead", NULL) == 0);
+        CHECK(p9_lopen(c, 10 + i, L_RDONLY, NULL, NULL) == 0);
+    }
+    CHECK(qrs_offload_stats(&before) == 0);
+    for (i = 0; i < SLOW_READS; i++) {
+        p9m_begin(&m, buf, sizeof(buf), P9_TREAD, 200 + i);
+        p9m_u32(&m, 10 + i);
+        p9m_u64(&m, 0);
+        p9m_u32(&m, 64);
+        len = p9m_end(&m);
+        rd[i] = conn_send(conn, buf, len);
+    }
+    CHECK(p9synth_wait_blocking_entered(conn->synth, SLOW_READS) == 0);
+    CHECK(qrs_offload_stats(&after) == 0);
+    CHECK(after.threads >= SLOW_READS && after.threads <= after.max_threads);
+    CHECK(after.spawned - before.spawned >= SLOW_READS - before.threads);
+    p9synth_release_blocking(conn->synth);
+    for (i = 0; i < SLOW_READS; i++) {
+        if (rd[i] && conn_wait(conn, rd[i])) {
+            CHECK(p9_parse_reply(rd[i]->reply, rd[i]->reply_len, 200 + i,
+                                 P9_TREAD + 1, &r) == 0);
+        }
+        pdu_free(rd[i]);
+    }
+    CHECK(wait_idle(conn));
+    conn_free(conn);
+}
+
 int main(void)
 {
     static const TestCase tests[] = {
@@ -2162,6 +2213,7 @@ int main(void)
         ENTRIES(t_padded),
         ENTRIES(t_no_lock_across_reply_buffers),
         ENTRIES(t_hooks),
+        { "t_slow_backend/co", t_slow_backend },
     };
     int failed;
 
