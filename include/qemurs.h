@@ -46,7 +46,8 @@
 
 /**
  * `QrsP9Config.multidevs`: use inode numbers as they are, warn once about
- * files on other devices (QEMU's `multidevs=warn`, the default).
+ * files on other devices (QEMU's `multidevs=warn`; QEMU 10 defaults
+ * to remap).
  */
 #define QRS_P9_MULTIDEVS_WARN 0
 

@@ -20,7 +20,8 @@ pub const QRS_P9_VERSION_DOTL: u32 = 1;
 pub const QRS_P9_VERSION_DOTU: u32 = 2;
 
 /// `QrsP9Config.multidevs`: use inode numbers as they are, warn once about
-/// files on other devices (QEMU's `multidevs=warn`, the default).
+/// files on other devices (QEMU's `multidevs=warn`; QEMU 10 defaults
+/// to remap).
 pub const QRS_P9_MULTIDEVS_WARN: u32 = 0;
 /// `QrsP9Config.multidevs`: remap (device, inode) to distinct qid paths
 /// (`multidevs=remap`).
