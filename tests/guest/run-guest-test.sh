@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Boot a Debian kernel with a busybox initramfs under TCG on the given QEMU
 # with one virtio-9p share per case (each `-fsdev local` security model,
-# a 9P2000.u mount, readonly=on, multidevs=remap over a nested tmpfs), run
+# a 9P2000.u mount, readonly=on, multidevs=remap over a nested tmpfs, fsdev
+# throttling), run
 # the workload in `init`, drive QMP (migrate refused while mounted,
 # system_reset during I/O) with qmp_scenario.py, then check the exports
 # from the host (host_checks.py).  Everything happens in one QEMU run.
@@ -115,6 +116,9 @@ mkdir "$work/passthrough/.sync"  # the host's answers to the guest
 mkdir "$work/dotu"
 echo "hello from the host" >"$work/dotu/hello.txt"
 
+# fsdev throttling: 1 MiB/s each way, so that moving 4 MiB takes seconds.
+mkdir "$work/throttle"
+
 # Read-only: a file with an xattr, a directory, an empty one, a symlink.
 mkdir -p "$work/ro/d" "$work/ro/e"
 echo "read-only content" >"$work/ro/f"
@@ -140,6 +144,7 @@ for model in "${models[@]}"; do share "$model" "security_model=$model"; done
 share dotu security_model=passthrough
 share ro security_model=passthrough,readonly=on
 share remap security_model=passthrough,multidevs=remap
+share throttle security_model=passthrough,throttling.bps-read=1048576,throttling.bps-write=1048576
 
 # --- boot ------------------------------------------------------------------------
 # -S: the first migrate happens before the guest runs.  No -no-reboot: it
@@ -157,7 +162,7 @@ timeout -k 10 900 "$qemu" -accel tcg -m 512 -smp 2 -nodefaults -no-user-config \
 qemu_job=$!
 
 exports=()
-for tag in "${models[@]}" dotu ro remap; do exports+=("$tag=$work/$tag"); done
+for tag in "${models[@]}" dotu ro remap throttle; do exports+=("$tag=$work/$tag"); done
 # In the background: `wait` lets a signal's trap run at once, and the
 # scenario ends by itself when the clean-up kills QEMU.
 python3 "$here/qmp_scenario.py" "$work/qmp.sock" "$console" \
