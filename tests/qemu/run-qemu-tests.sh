@@ -41,6 +41,33 @@ run qmp-test 600 "$build/tests/qtest/qmp-test"
 run qmp-cmd-test 900 "$build/tests/qtest/qmp-cmd-test"
 run test-hmp 600 "$build/tests/qtest/test-hmp"
 
+# check NAME CMD...: one check that passes when CMD succeeds.
+check() {
+    local name=$1; shift
+    if "$@"; then
+        passed=$((passed + 1)); printf '%-28s ok\n' "$name"
+    else
+        failed=$((failed + 1)); failures+=("$name"); printf '%-28s FAILED\n' "$name"
+    fi
+}
+
+# The 9P requests must be served by the engine, not by a 9p.c that is still
+# linked in: the old handlers and co*.c wrappers must be gone, the engine's
+# entry points and the FileOperations adapter present.
+engine_symbols() {
+    local syms missing=0 name
+    syms=$(nm "$QTEST_QEMU_BINARY" | awk '$2 ~ /^[tT]$/ { print $3 }')
+    for name in qrs_p9_receive qrs_p9_handle v9fs_qrs_backend_new; do
+        grep -qx "$name" <<<"$syms" || { echo "    missing: $name"; missing=1; }
+    done
+    for name in v9fs_walk v9fs_open v9fs_read v9fs_readdir v9fs_flush pdu_complete \
+                v9fs_co_lstat v9fs_co_readdir_many v9fs_co_open v9fs_co_preadv; do
+        grep -qx "$name" <<<"$syms" && { echo "    still linked: $name"; missing=1; }
+    done
+    return $missing
+}
+check "9P handlers are the engine's" engine_symbols
+
 # The local 9p tests create their export in the working directory; on ext4
 # the xattr_limit tests hit ENOSPC even upstream, so work on tmpfs.
 work=$(mktemp -d /dev/shm/qemurs-qtest.XXXXXX)
@@ -49,6 +76,22 @@ n9p=$(cd "$work" && "$build/tests/qtest/qos-test" -l -m slow | grep -c "^$ninep/
 pushd "$work" >/dev/null
 run "virtio-9p ($n9p listed)" 900 "$build/tests/qtest/qos-test" -m slow -r "$ninep"
 popd >/dev/null
+rm -rf "$work"
+
+# The trace events a user relies on still fire: each request as it
+# arrives, and an error reply with its errno (a walk to a missing name:
+# ENOENT).
+traced() {
+    local log
+    log=$(cd "$work" && QTEST_TRACE='v9fs_*' timeout 120 "$build/tests/qtest/qos-test" \
+              -m slow -p "$ninep/synth/walk/non_existent" 2>&1)
+    grep -q '^v9fs_request tag 0 id 110 ' <<<"$log" &&
+        grep -q '^v9fs_rerror tag 0 id 110 err 2$' <<<"$log" &&
+        grep -q '^v9fs_reply tag 0 id 104 reply id 105$' <<<"$log" ||
+        { grep '^v9fs_' <<<"$log" | head -n 10 | sed 's/^/    /'; return 1; }
+}
+work=$(mktemp -d /dev/shm/qemurs-qtest.XXXXXX)
+check "v9fs trace events" traced
 rm -rf "$work"
 
 if ((n9p != 34)); then
