@@ -79,3 +79,10 @@ say "9P engine per-request cost vs the syscalls it needs (rust/p9-bench)"
 say "p9serve (C API over a Unix socket) vs the same server in Rust (rust/p9-bench socket)"
 p9serve=$(bash "$REPO_ROOT/tests/p9serve/build.sh")
 (cd "$REPO_ROOT" && cargo run --quiet --locked --release -p p9-bench -- socket "$p9serve")
+
+# --- 9P in a Linux guest: the patched QEMU vs upstream 10.0.13 built alike
+# (tests/guest-bench: TCG guest, passthrough share on tmpfs, rounds
+# interleaved, medians; wall time and the QEMU process's CPU time).
+say "9P in a Linux guest: patched vs upstream QEMU (tests/guest-bench)"
+"$REPO_ROOT/tests/guest-bench/run-guest-bench.sh" \
+    "$BUILD_PATCHED/qemu-system-x86_64" "$BUILD_UPSTREAM/qemu-system-x86_64" | grep '^BENCH '

@@ -16,6 +16,8 @@
 # shellcheck source-path=SCRIPTDIR/../..
 # shellcheck source=scripts/common.sh
 source "$(dirname "$0")/../../scripts/common.sh"
+# shellcheck source=scripts/guest-common.sh
+source "$REPO_ROOT/scripts/guest-common.sh"
 
 qemu=${1:?usage: run-guest-test.sh QEMU_BINARY}
 [ -x "$qemu" ] || die "$qemu is not executable"
@@ -24,24 +26,7 @@ cache=$QRS_CACHE/guest
 mkdir -p "$cache"
 
 # --- kernel ----------------------------------------------------------------
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-       sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1)
-[ -n "$kpkg" ] || { apt-get update -qq; kpkg=$(apt-cache depends linux-image-amd64 |
-       sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*\)$/\1/p' | head -n 1); }
-[ -n "$kpkg" ] || die "cannot resolve linux-image-amd64"
-kdir=$cache/$kpkg
-if [ ! -f "$kdir/.done" ]; then
-    say "fetching $kpkg"
-    rm -rf "$kdir"; mkdir -p "$kdir/deb"
-    (cd "$kdir/deb" && apt-get download "$kpkg" >/dev/null 2>&1) || die "apt-get download $kpkg failed"
-    dpkg-deb -x "$kdir"/deb/*.deb "$kdir/root"
-    rm -rf "$kdir/deb"
-    depmod -b "$kdir/root" "$(ls "$kdir/root/lib/modules")"
-    touch "$kdir/.done"
-fi
-kver=$(ls "$kdir/root/lib/modules")
-kernel=$kdir/root/boot/vmlinuz-$kver
-moddir=$kdir/root/lib/modules/$kver
+guest_kernel
 
 # --- clean-up ----------------------------------------------------------------
 # Whatever happens: no QEMU left running, no tmpfs left mounted.
@@ -62,44 +47,12 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM HUP  # so that the EXIT trap runs on these too
 
 # --- initramfs ---------------------------------------------------------------
-busybox=/bin/busybox  # from busybox-static: the initramfs has no libc
-[ -x "$busybox" ] || die "busybox-static is not installed"
-
-mkdir -p "$initrd_dir"/{bin,modules}
-cp "$busybox" "$initrd_dir/bin/busybox"
+guest_initrd_base "$initrd_dir"
 cp "$here/init" "$initrd_dir/init"
 for tool in xattr fsop openunlink hammer; do
     gcc -static -O2 -Wall -Wextra -Werror -o "$initrd_dir/$tool" "$here/$tool.c"
 done
-
-# Modules for virtio-pci + 9p, dependencies first, from modules.dep.
-declare -A loaded=()
-order=()
-load() {
-    local m=$1 d deps
-    [ -n "${loaded[$m]:-}" ] && return
-    loaded[$m]=1
-    read -ra deps <<<"$(sed -n "s|^$m: *||p" "$moddir/modules.dep")"
-    for d in "${deps[@]}"; do load "$d"; done
-    order+=("$m")
-}
-for want in virtio_pci 9pnet_virtio 9p; do
-    m=$(grep -oE "^[^:]*/$want\.ko(\.xz|\.zst|\.gz)?:" "$moddir/modules.dep" | tr -d :)
-    [ -n "$m" ] || die "module $want not found for $kver"
-    load "$m"
-done
-: >"$initrd_dir/modules.order"
-for m in "${order[@]}"; do
-    base=$(basename "$m")
-    case $base in
-        *.xz)  xz -dc "$moddir/$m" >"$initrd_dir/modules/${base%.xz}"; base=${base%.xz} ;;
-        *.zst) zstd -qdc "$moddir/$m" >"$initrd_dir/modules/${base%.zst}"; base=${base%.zst} ;;
-        *.gz)  gzip -dc "$moddir/$m" >"$initrd_dir/modules/${base%.gz}"; base=${base%.gz} ;;
-        *)     cp "$moddir/$m" "$initrd_dir/modules/$base" ;;
-    esac
-    echo "$base" >>"$initrd_dir/modules.order"
-done
-(cd "$initrd_dir" && find . | cpio -o -H newc --quiet | gzip -1) >"$work/initrd.gz"
+guest_pack "$initrd_dir" "$work/initrd.gz"
 
 # --- the exports ------------------------------------------------------------------
 # One directory per mount tag (init and host_checks.py use the same names).
@@ -196,7 +149,7 @@ else
     echo "HOST FAIL qemu-exit-status: $rc"; failed=$((failed + 1))
 fi
 
-hostlog=$(python3 "$here/host_checks.py" check "$work" "$busybox")
+hostlog=$(python3 "$here/host_checks.py" check "$work" /bin/busybox)
 echo "$hostlog"
 passed=$((passed + $(count '^HOST ok ' <<<"$hostlog")))
 failed=$((failed + $(count '^HOST FAIL ' <<<"$hostlog")))

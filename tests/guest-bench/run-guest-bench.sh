@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# What a Linux guest sees of 9P on two QEMU binaries built alike (ours, the
+# baseline), in one run: the same TCG guest and workloads (init, metaload.c)
+# on each, rounds interleaved, medians printed as
+#   BENCH name=guest_<workload> ours=<s> base=<s> unit=s speedup=<base/ours>
+#   BENCH name=guest_<workload>_cpu ... unit=cpu_s    (QEMU's user+system time)
+#
+# usage: run-guest-bench.sh OURS_QEMU BASE_QEMU     (BENCH_ROUNDS rounds, default 3;
+#        BENCH_WORKLOADS=a,b,...: only those, for profiling)
+#
+# The export is a passthrough share on tmpfs, so that the host's disk stays
+# out of it; each run starts from the same prepared content: a tree of
+# 10,000 entries and a tarball of QEMU's own hw/, include/, target/ and
+# util/ (about 4,300 entries), and a 64 MiB file for the random reads.
+# shellcheck source-path=SCRIPTDIR/../..
+# shellcheck source=scripts/common.sh
+source "$(dirname "$0")/../../scripts/common.sh"
+# shellcheck source=scripts/guest-common.sh
+source "$REPO_ROOT/scripts/guest-common.sh"
+
+ours=${1:?usage: run-guest-bench.sh OURS_QEMU BASE_QEMU}
+base=${2:?usage: run-guest-bench.sh OURS_QEMU BASE_QEMU}
+rounds=${BENCH_ROUNDS:-3}
+here=$REPO_ROOT/tests/guest-bench
+[ -d "$PRISTINE/hw" ] || die "no QEMU source in $PRISTINE (run make first)"
+
+guest_kernel
+work=$(mktemp -d /dev/shm/qemurs-gbench.XXXXXX)
+qemu_job=
+cleanup() {
+    if [ -n "$qemu_job" ] && kill -0 "$qemu_job" 2>/dev/null; then
+        kill "$qemu_job" 2>/dev/null || true
+        wait "$qemu_job" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+guest_initrd_base "$work/initrd"
+cp "$here/init" "$work/initrd/init"
+gcc -static -O2 -Wall -Wextra -Werror -o "$work/initrd/metaload" "$here/metaload.c"
+guest_pack "$work/initrd" "$work/initrd.gz"
+
+# The content every run starts from.
+tpl=$work/template
+mkdir -p "$tpl/tree"
+for d in $(seq -w 0 99); do
+    mkdir "$tpl/tree/d$d"
+    (cd "$tpl/tree/d$d" && touch $(seq -f 'f%02g' 0 98))
+done
+tar -cf "$tpl/src.tar" -C "$PRISTINE" hw include target util
+head -c 64M /dev/urandom >"$tpl/randfile"
+
+# run_one QEMU OUT: boot, run every workload, write drive.py's lines to OUT.
+run_one() {
+    local qemu=$1 out=$2 export=$work/export rc=0
+    rm -rf "$export"
+    cp -a "$tpl" "$export"
+    mkdir "$export/.sync"
+    rm -f "$work/console.log" "$work/qemu.pid"
+    timeout -k 10 1800 "$qemu" -accel tcg -m 1024 -smp 2 -nodefaults -no-user-config \
+        -display none -serial "file:$work/console.log" -no-reboot -pidfile "$work/qemu.pid" \
+        -kernel "$kernel" -initrd "$work/initrd.gz" \
+        -append "console=ttyS0 panic=-1 quiet${BENCH_WORKLOADS:+ bench=$BENCH_WORKLOADS}" \
+        -fsdev "local,id=fs0,path=$export,security_model=passthrough" \
+        -device virtio-9p-pci,fsdev=fs0,mount_tag=bench &
+    qemu_job=$!
+    python3 "$here/drive.py" "$work/console.log" "$export/.sync" "$work/qemu.pid" 1700 >"$out" || rc=$?
+    wait "$qemu_job" || true
+    qemu_job=
+    if ((rc != 0)) || grep -q '^FAIL' "$out"; then
+        tail -n 20 "$work/console.log" >&2
+        die "guest benchmark run on $qemu failed: $(grep '^FAIL' "$out" | tr '\n' ' ')"
+    fi
+}
+
+for r in $(seq "$rounds"); do
+    # Alternate which binary goes first, so that drift favours neither.
+    if ((r % 2)); then order=(base ours); else order=(ours base); fi
+    for v in "${order[@]}"; do
+        q=$ours; [ "$v" = base ] && q=$base
+        say "guest benchmark round $r/$rounds: $v ($q)"
+        run_one "$q" "$work/$v.$r"
+    done
+done
+
+# median VARIANT WORKLOAD FIELD (3: wall, 4: cpu) over the rounds.
+median() {
+    cat "$work/$1".* | awk -v w="$2" -v f="$3" '$1 == "RESULT" && $2 == w { print $f }' |
+        sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
+bench_line() { # name ours base unit
+    awk -v n="$1" -v o="$2" -v b="$3" -v u="$4" 'BEGIN {
+        printf "BENCH name=%s ours=%s base=%s unit=%s speedup=", n, o, b, u
+        if (o + 0 == 0) print (b + 0 == 0 ? "1.000" : "inf"); else printf "%.3f\n", b / o }'
+}
+for w in create stat list rename unlink find_stat untar rm_tree seq_write seq_read rand_read parallel; do
+    [ -n "$(median ours "$w" 3)" ] || continue
+    bench_line "guest_$w" "$(median ours $w 3)" "$(median base $w 3)" s
+    bench_line "guest_${w}_cpu" "$(median ours $w 4)" "$(median base $w 4)" cpu_s
+done
