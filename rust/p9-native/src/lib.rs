@@ -20,7 +20,14 @@
 //! Errors are raw Linux errnos ([`Errno`]), ready to go to the guest.
 //!
 //! [`NativeBackend`] (module [`backend`]) puts this layer behind the
-//! engine's `p9_engine::backend::Backend` trait.
+//! engine's `p9_engine::backend::Backend` trait.  There a fid is a place
+//! beneath the export root, holding its `O_PATH` descriptor: names
+//! are looked up from the root's descriptor along the directory's place
+//! (`openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, or one
+//! `openat(O_NOFOLLOW)` per component), `..` is the recorded parent, and
+//! opening, listing and using a directory first check the file is still
+//! at its place, so a directory the host moves out of the export is no
+//! way out.
 //!
 //! `/proc` must be mounted: re-opening a node for I/O, `chmod`, extended
 //! attributes and the [`link`] fallback go through `/proc/self/fd/N`, the
@@ -37,6 +44,7 @@ mod node;
 mod open;
 mod resolve;
 mod security;
+mod tree;
 mod xattr;
 
 pub use attr::{
