@@ -4,12 +4,14 @@
 //! with `security_model=passthrough` or `none`.
 //!
 //! * A fid's node is a [`NativeNode`]: a record of the backend's tree (see
-//!   `crate::tree`): the file's identity (`st_dev`, `st_ino`), its place
-//!   (parent record and name, kept in step with renames made through the
-//!   backend), and its `O_PATH` descriptor.  Clones and fids of the same
-//!   place share the record and the descriptor; an `O_PATH` descriptor
-//!   carries no state (no position, no locks), so sharing it is
-//!   invisible.
+//!   `crate::tree`): the file's identity (`st_dev`, `st_ino`, and its file
+//!   handle once needed), its place (parent record and name, kept in step
+//!   with renames made through the backend), and its `O_PATH` descriptor
+//!   as a cache.  Clones and fids of the same place share the record and
+//!   the descriptor; an `O_PATH` descriptor carries no state (no position,
+//!   no locks), so sharing it is invisible.
+//! * Descriptors are a budget (`crate::budget`): beyond it, idle nodes
+//!   give theirs back and are found again at their place when used.
 //! * Nothing outside the export is reached: names are looked up from the
 //!   export root's descriptor along the directory's place
 //!   (`openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, or one
@@ -37,6 +39,7 @@ use p9_wire::consts::lock_type;
 use p9_wire::errno::Errno as WireErrno;
 use p9_wire::types::StatFs as WireStatFs;
 
+use crate::budget::{HandleToken, Held};
 use crate::tree::{Rec, Tree};
 use crate::{
     chmod, chown, create_file, fsync, ftruncate, generation, getlk, link, mkdir, mknod, open,
@@ -94,17 +97,21 @@ fn set_time(t: EngineSetTime) -> SetTime {
 
 /// A file of the export as the engine holds it (one per fid): its record
 /// in the backend's tree (see the module documentation).  Cloning shares
-/// the record, and with it the descriptor.
+/// the record, and with it the cached descriptor.
 #[derive(Clone, Debug)]
 pub struct NativeNode {
     rec: Arc<Rec>,
 }
 
-/// An open file or directory (one per open fid).
+/// An open file or directory (one per open fid), counted against the
+/// descriptor budget.  It needs no node descriptor of its own: `Tgetattr`
+/// and `Tsetattr` of an open fid go through the handle (so they work for
+/// open-but-unlinked files whatever the budget did to the node).
 #[derive(Debug)]
 pub struct NativeHandle {
     kind: HandleKind,
     rec: Arc<Rec>,
+    _token: HandleToken,
 }
 
 #[derive(Debug)]
@@ -152,10 +159,16 @@ struct Place {
     /// The entry's name.
     name: Arc<[u8]>,
     /// The directory, found at its place.
-    fd: Arc<Node>,
+    fd: Arc<Held>,
     /// The entry's attributes (the node's file).
     st: Stat,
 }
+
+/// The default bound on fids per session ([`Backend::fids_max`]) of a
+/// [`NativeBackend`]: a fid costs no descriptor beyond the budget, but a
+/// few hundred bytes of memory (its record and the engine's fid), so
+/// 65536 fids are about 20 MiB per session.
+pub const FIDS_MAX_DEFAULT: usize = 1 << 16;
 
 /// The 9P backend serving one host directory with QEMU's `local` semantics,
 /// fd-based and escape-proof (see the crate documentation).
@@ -169,6 +182,7 @@ pub struct NativeBackend {
     /// others asking would cost an open per Tgetattr `P9_STATS_GEN` for
     /// nothing.
     generations: bool,
+    fids_max: Option<usize>,
 }
 
 /// File systems with `FS_IOC_GETVERSION`: ext2/3/4, btrfs, reiserfs, xfs
@@ -195,6 +209,7 @@ impl NativeBackend {
             tree: Tree::new(node)?,
             model,
             generations,
+            fids_max: Some(FIDS_MAX_DEFAULT),
         })
     }
 
@@ -210,6 +225,22 @@ impl NativeBackend {
     /// escape-proof.
     pub fn force_openat_fallback(&mut self, on: bool) {
         self.tree.fallback = on;
+    }
+
+    /// Bounds the fids of a session over this backend to `max` (`None`: no
+    /// bound of the backend's own; the engine's `Config::fids_max` still
+    /// applies).  The default is [`FIDS_MAX_DEFAULT`].
+    pub fn set_fids_max(&mut self, max: Option<usize>) {
+        self.fids_max = max;
+    }
+
+    /// Gives back the `O_PATH` descriptor of every node of this backend
+    /// that no request is using, as budget pressure
+    /// does to the least recently used ones (they are found again by their
+    /// place when next used); returns how many.  For tests, and for hosts
+    /// that want to shed descriptors.
+    pub fn give_back_idle(&self) -> usize {
+        self.tree.give_back_idle()
     }
 
     /// Attributes of `rec`'s file, through its descriptor.
@@ -244,20 +275,16 @@ impl NativeBackend {
     }
 
     /// The node's descriptor to open the file with: found at its place
-    /// beneath the root now; or, when it is no longer there, the node's
+    /// beneath the root now; or, when it is no longer there, the cached
     /// descriptor of a file that has no name anywhere any more (unlinked,
     /// `st_nlink` 0: only descriptors reach it, so opening it reaches
     /// nothing outside the export).
-    fn openable(&self, rec: &Arc<Rec>) -> Result<Arc<Node>> {
+    fn openable(&self, rec: &Arc<Rec>) -> Result<Arc<Held>> {
         match self.tree.verified(rec) {
-            Err(e @ Errno(libc::ENOENT | libc::ESTALE)) => {
-                let h = rec.node();
-                if stat(&h).is_ok_and(|st| st.nlink == 0) {
-                    Ok(h)
-                } else {
-                    Err(werr(e))
-                }
-            }
+            Err(e @ Errno(libc::ENOENT | libc::ESTALE)) => match rec.cached() {
+                Some(h) if stat(&h).is_ok_and(|st| st.nlink == 0) => Ok(h),
+                _ => Err(werr(e)),
+            },
             r => w(r),
         }
     }
@@ -272,6 +299,8 @@ impl NativeBackend {
         let Some((dir, name)) = w(node.rec.entry())? else {
             return Err(werr(Errno(at_root)));
         };
+        // The file itself, held across the check.
+        let _own = w(self.tree.node(&node.rec))?;
         let d = w(self.tree.verified(&dir))?;
         let cur = w(stat_at(&*d, &name))?;
         if !node.rec.is(&cur) {
@@ -294,10 +323,11 @@ impl NativeBackend {
         })
     }
 
-    fn handle(&self, kind: HandleKind, rec: &Arc<Rec>) -> NativeHandle {
+    fn handle(&self, kind: HandleKind, rec: &Arc<Rec>, token: HandleToken) -> NativeHandle {
         NativeHandle {
             kind,
             rec: Arc::clone(rec),
+            _token: token,
         }
     }
 }
@@ -338,10 +368,16 @@ impl Backend for NativeBackend {
         Ok(node.clone())
     }
 
-    /// `stat` of the node's descriptor (which works for open-but-unlinked
-    /// files too, so the default [`Backend::fstat`] is this).
+    /// `stat` of the node's descriptor (found again at its place if it
+    /// was given back).
     fn getattr(&self, node: &NativeNode) -> Result<Attr> {
         Ok(attr_of(&self.stat_of(&node.rec)?))
+    }
+
+    /// `stat` of the open handle's descriptor (works for open-but-unlinked
+    /// files, as 9p.c's `fstat`).
+    fn fstat(&self, _node: &NativeNode, handle: &NativeHandle) -> Result<Attr> {
+        Ok(attr_of(&w(handle.with_fd(|fd| stat(fd)))?))
     }
 
     /// QEMU's `local_ioc_getversion`: where the export's file system keeps
@@ -359,9 +395,10 @@ impl Backend for NativeBackend {
         }
     }
 
-    /// Applies, in this order: size (through the handle's descriptor for an
-    /// open file, so open-but-unlinked files work; else by opening the
-    /// node write-only, as QEMU's `local_truncate`), owner, mode, times.
+    /// Applies, through the open handle's descriptor when there is one (so
+    /// open-but-unlinked files work), else through the node's, in this
+    /// order: size (`ftruncate` of an open file, else by opening the node
+    /// write-only, as QEMU's `local_truncate`), owner, mode, times.
     /// (QEMU's order is mode, times, owner, size; here the owner change
     /// comes before `chmod` so that requested set-id bits survive it, and
     /// times come last so that requested times are not overwritten by the
@@ -375,14 +412,20 @@ impl Backend for NativeBackend {
         handle: Option<&NativeHandle>,
         set: &SetAttr,
     ) -> Result<()> {
-        let n = w(self.tree.node(&node.rec))?;
+        let Some(h) = handle else {
+            let n = w(self.tree.node(&node.rec))?;
+            if let Some(size) = set.size {
+                w(truncate(&n, size))?;
+            }
+            return w(set_attrs(n.as_fd(), set));
+        };
         if let Some(size) = set.size {
-            match handle.map(|h| &h.kind) {
-                Some(HandleKind::File(fd)) => w(ftruncate(fd, size))?,
-                _ => w(truncate(&n, size))?,
+            match &h.kind {
+                HandleKind::File(fd) => w(ftruncate(fd, size))?,
+                HandleKind::Dir(_) => return Err(werr(Errno(libc::EISDIR))),
             }
         }
-        w(set_attrs(n.as_fd(), set))
+        w(h.with_fd(|fd| set_attrs(fd, set)))
     }
 
     /// Opens with [`open`] (flags sanitised; special files `ENXIO`,
@@ -391,24 +434,27 @@ impl Backend for NativeBackend {
     /// another file is; an unlinked file, which has no place anywhere, is
     /// opened through the node's descriptor).  A directory gives a
     /// directory handle, so that `Tlopen` then `Treaddir` works whichever
-    /// call the engine uses.
+    /// call the engine uses.  `EMFILE` when the descriptor budget is used
+    /// up and this backend holds its share of open handles.
     fn open(&self, node: &NativeNode, flags: i32) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
         let st = w(stat(&held))?;
+        let token = w(HandleToken::take(self.tree.account()))?;
         let fd = w(open(&held, flags))?;
         let kind = if st.is_dir() {
             HandleKind::Dir(Mutex::new(DirReader::from_fd(fd)))
         } else {
             HandleKind::File(fd)
         };
-        Ok(self.handle(kind, &node.rec))
+        Ok(self.handle(kind, &node.rec, token))
     }
 
     /// As [`Backend::open`], for reading a directory.
     fn opendir(&self, node: &NativeNode) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
+        let token = w(HandleToken::take(self.tree.account()))?;
         let reader = w(DirReader::open(&held))?;
-        Ok(self.handle(HandleKind::Dir(Mutex::new(reader)), &node.rec))
+        Ok(self.handle(HandleKind::Dir(Mutex::new(reader)), &node.rec, token))
     }
 
     /// [`create_file`] in the directory found at its place beneath the
@@ -423,13 +469,14 @@ impl Backend for NativeBackend {
         cred: &Cred,
     ) -> Result<(NativeNode, NativeHandle, Attr)> {
         let d = w(self.tree.verified(&dir.rec))?;
+        let token = w(HandleToken::take(self.tree.account()))?;
         let (node, fd) = w(create_file(&d, name, flags, mode & 0o7777))?;
         w(self
             .model
             .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
         let st = w(stat(&node))?;
-        let rec = self.tree.adopt(&dir.rec, name, Arc::new(node), &st);
-        let handle = self.handle(HandleKind::File(fd), &rec);
+        let (rec, _) = self.tree.adopt(&dir.rec, name, Held::new(node), &st);
+        let handle = self.handle(HandleKind::File(fd), &rec, token);
         Ok((NativeNode { rec }, handle, attr_of(&st)))
     }
 
@@ -725,7 +772,7 @@ impl Backend for NativeBackend {
         }))
     }
 
-    /// Nodes are found by their place when it matters, so the
+    /// Nodes are found by their place (the descriptor is a cache), so the
     /// engine must keep a rename and the record update that follows it
     /// atomic for the session's other requests: yes.  The records follow
     /// renames made through the backend by themselves, so
@@ -739,6 +786,11 @@ impl Backend for NativeBackend {
     /// place would fail).
     fn is_entry(&self, node: &NativeNode, dir: &NativeNode, name: &[u8]) -> bool {
         node.rec.is_entry_of(&dir.rec, name)
+    }
+
+    /// [`NativeBackend::set_fids_max`], [`FIDS_MAX_DEFAULT`] by default.
+    fn fids_max(&self) -> Option<usize> {
+        self.fids_max
     }
 }
 

@@ -1,19 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! Where each file the backend holds is: a tree of [`Rec`]ords, one per
 //! place (parent record and name) that a request reached, rooted at the
-//! export root, each with the file's `O_PATH` descriptor.
+//! export root, with the file's descriptor as a cache.
 //!
 //! * **Identity.**  A record stands for one file: its `st_dev`/`st_ino`,
-//!   fixed when it is made.  The record holds a descriptor of the file, so
-//!   the inode cannot be freed and its number cannot be reused:
-//!   `st_dev`/`st_ino` identify the file exactly.
+//!   fixed when it is made, and its file handle (`crate::fhandle`), taken
+//!   when its descriptor is given back.  While a record holds its
+//!   descriptor the inode cannot be freed, so its number cannot be reused
+//!   and `st_dev`/`st_ino` alone are exact; once the descriptor is given
+//!   back the handle (which carries the file system's generation) tells a
+//!   new file of the same number apart.
 //! * **Place.**  The parent record and the name, kept in step with every
 //!   rename, unlink and creation made through the backend (one record per
 //!   place: a directory record indexes its children by name).  Renames,
 //!   unlinks and replacements made by the host are not seen: the record
 //!   then names a place where its file no longer is, which the next
 //!   lookup of it notices.
-//! * **Finding a file** ([`Tree::verified`], whenever the place itself
+//! * **Finding a file** ([`Tree::node`] for a record that gave its
+//!   descriptor back, [`Tree::verified`] whenever the place itself
 //!   matters) opens the record's path from the export root's descriptor,
 //!   beneath it (`crate::resolve::open_path_beneath`), and checks that the
 //!   file there is the record's: `ENOENT` when nothing is there any more
@@ -25,10 +29,13 @@
 
 use std::collections::HashMap;
 use std::os::fd::AsFd;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use crate::attr::{stat, Stat};
+use crate::budget::{self, Account, Held};
 use crate::errno::{Errno, Result};
+use crate::fhandle::{file_handle, FileHandle};
 use crate::node::Node;
 use crate::resolve::{component, open_path_beneath, NameUse};
 
@@ -60,6 +67,17 @@ pub(crate) enum Place {
 /// A place: the directory's record and the entry's name.
 pub(crate) type Entry = (Arc<Rec>, Arc<[u8]>);
 
+/// What [`Rec::give_back`] did.
+pub(crate) enum GiveBack {
+    /// Nothing: the record is in use, was used since the last sweep, or
+    /// is the root.
+    Keep,
+    /// The record holds no descriptor (it may leave the clock).
+    NoFd,
+    /// Its descriptor, taken from it: the caller closes it.
+    Taken(Arc<Held>),
+}
+
 /// One file the backend holds, at one place (see the module
 /// documentation).
 pub(crate) struct Rec {
@@ -71,10 +89,18 @@ pub(crate) struct Rec {
     ino: u64,
     /// `S_IFMT` bits.
     kind: u32,
-    /// The file's descriptor.
-    node: Arc<Node>,
-    /// The export root.
+    /// The file handle, taken when the descriptor is first given back
+    /// (`None` inside: the file system has none).
+    fh: OnceLock<Option<FileHandle>>,
+    /// The cached descriptor.
+    slot: Mutex<Option<Arc<Held>>>,
+    /// Used since the sweep last passed (second chance).
+    referenced: AtomicBool,
+    /// On the budget's clock (changed under the clock's lock).
+    pub(crate) registered: AtomicBool,
+    /// The export root: its descriptor is never given back.
     root: bool,
+    account: Arc<Account>,
 }
 
 impl std::fmt::Debug for Rec {
@@ -93,16 +119,30 @@ impl std::fmt::Debug for Rec {
 }
 
 impl Rec {
-    fn new(place: Place, st: &Stat, node: Arc<Node>, root: bool) -> Arc<Rec> {
-        Arc::new(Rec {
+    fn new(
+        place: Place,
+        st: &Stat,
+        held: Arc<Held>,
+        account: &Arc<Account>,
+        root: bool,
+    ) -> Arc<Rec> {
+        let rec = Arc::new(Rec {
             place: Mutex::new(place),
             children: Mutex::new(HashMap::new()),
             dev: st.dev,
             ino: st.ino,
             kind: st.file_type(),
-            node,
+            fh: OnceLock::new(),
+            slot: Mutex::new(Some(held)),
+            referenced: AtomicBool::new(true),
+            registered: AtomicBool::new(false),
             root,
-        })
+            account: Arc::clone(account),
+        });
+        if !root {
+            budget::register(&rec);
+        }
+        rec
     }
 
     /// Whether the file is a directory.
@@ -120,9 +160,60 @@ impl Rec {
         st.dev == self.dev && st.ino == self.ino
     }
 
-    /// The file's descriptor.
-    pub(crate) fn node(&self) -> Arc<Node> {
-        Arc::clone(&self.node)
+    pub(crate) fn belongs_to(&self, account: &Account) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.account), account)
+    }
+
+    /// The cached descriptor, marking the record used.
+    pub(crate) fn cached(&self) -> Option<Arc<Held>> {
+        self.referenced.store(true, Ordering::Relaxed);
+        lock(&self.slot).clone()
+    }
+
+    pub(crate) fn has_fd(&self) -> bool {
+        self.slot.try_lock().map_or(true, |s| s.is_some())
+    }
+
+    /// Caches `held` unless another request did first; the descriptor to
+    /// use.
+    fn install(self: &Arc<Self>, held: Arc<Held>) -> Arc<Held> {
+        let installed = {
+            let mut slot = lock(&self.slot);
+            match &*slot {
+                Some(h) => return Arc::clone(h),
+                None => {
+                    *slot = Some(Arc::clone(&held));
+                    true
+                }
+            }
+        };
+        if installed && !self.root {
+            budget::register(self);
+        }
+        held
+    }
+
+    /// For the budget's sweep: the descriptor, unless the record is in
+    /// use (a request holds the descriptor), was used since the last pass
+    /// (unless `force`), or is the root.
+    pub(crate) fn give_back(&self, force: bool) -> GiveBack {
+        if self.root {
+            return GiveBack::Keep;
+        }
+        let Ok(mut slot) = self.slot.try_lock() else {
+            return GiveBack::Keep;
+        };
+        match &*slot {
+            None => GiveBack::NoFd,
+            Some(h) if Arc::strong_count(h) > 1 => GiveBack::Keep,
+            Some(_) if self.referenced.swap(false, Ordering::Relaxed) && !force => GiveBack::Keep,
+            Some(_) => slot.take().map_or(GiveBack::NoFd, GiveBack::Taken),
+        }
+    }
+
+    /// Before a descriptor of this record's file is closed: its handle.
+    pub(crate) fn remember_identity(&self, held: &Held) {
+        self.fh.get_or_init(|| file_handle(held.as_fd()));
     }
 
     /// The name of the place (`None` for the root).
@@ -263,6 +354,8 @@ impl Drop for Rec {
 #[derive(Debug)]
 pub(crate) struct Tree {
     root: Arc<Rec>,
+    root_held: Arc<Held>,
+    account: Arc<Account>,
     /// Find files with the per-component `openat` walk even where
     /// `openat2` works.
     pub(crate) fallback: bool,
@@ -272,9 +365,13 @@ impl Tree {
     /// The tree of the export whose root directory is `root`.
     pub(crate) fn new(root: Node) -> Result<Tree> {
         let st = stat(&root)?;
-        let root = Rec::new(Place::Root, &st, Arc::new(root), true);
+        let account = Account::new();
+        let root_held = Held::new(root);
+        let root = Rec::new(Place::Root, &st, Arc::clone(&root_held), &account, true);
         Ok(Tree {
             root,
+            root_held,
+            account,
             fallback: false,
         })
     }
@@ -284,18 +381,45 @@ impl Tree {
         &self.root
     }
 
+    /// This backend's account with the budget.
+    pub(crate) fn account(&self) -> &Arc<Account> {
+        &self.account
+    }
+
     /// A descriptor of `rec`'s file, to act on the file itself
-    /// (attributes, extended attributes, ...): the record's own.
-    pub(crate) fn node(&self, rec: &Arc<Rec>) -> Result<Arc<Node>> {
-        Ok(rec.node())
+    /// (attributes, extended attributes, ...): the cached one (no system
+    /// call), else the file found again at its place.
+    pub(crate) fn node(&self, rec: &Arc<Rec>) -> Result<Arc<Held>> {
+        if let Some(h) = rec.cached() {
+            return Ok(h);
+        }
+        let h = self.find(rec, false)?;
+        Ok(rec.install(h))
     }
 
     /// A descriptor of `rec`'s file, checked to be at its place beneath
     /// the export root now: what opening, listing, and every use as a
     /// directory (creating, removing, renaming, linking in it) need.
-    pub(crate) fn verified(&self, rec: &Arc<Rec>) -> Result<Arc<Node>> {
+    pub(crate) fn verified(&self, rec: &Arc<Rec>) -> Result<Arc<Held>> {
         if rec.root {
-            return Ok(rec.node());
+            return Ok(Arc::clone(&self.root_held));
+        }
+        // The cached descriptor, if any, stays open across the check, so
+        // that st_dev/st_ino identify the file exactly.
+        let pin = rec.cached();
+        let found = self.find(rec, pin.is_some())?;
+        Ok(match pin {
+            Some(p) => p,
+            None => rec.install(found),
+        })
+    }
+
+    /// Opens `rec`'s path from the root and checks that it is `rec`'s
+    /// file (by file handle too unless `pinned`: the record's own
+    /// descriptor was open all along).
+    fn find(&self, rec: &Arc<Rec>, pinned: bool) -> Result<Arc<Held>> {
+        if rec.root {
+            return Ok(Arc::clone(&self.root_held));
         }
         let comps = rec.components()?;
         let node = match self.open_beneath_root(&comps) {
@@ -307,22 +431,35 @@ impl Tree {
             }
             Err(e) => return Err(e),
         };
-        if !rec.is(&stat(&node)?) {
+        let st = stat(&node)?;
+        if !rec.is(&st) {
             return Err(Errno(libc::ESTALE));
         }
-        // The record's own descriptor was open all along (so the numbers
-        // identify the file exactly): use it.
-        Ok(rec.node())
+        let held = Held::new(node);
+        if !pinned {
+            if let Some(Some(fh)) = rec.fh.get() {
+                if file_handle(held.as_fd()).is_some_and(|h| h != *fh) {
+                    return Err(Errno(libc::ESTALE));
+                }
+            }
+        }
+        Ok(held)
     }
 
-    /// [`open_path_beneath`] from the root.
+    /// [`open_path_beneath`] from the root; on `EMFILE`/`ENFILE` gives
+    /// idle node descriptors back and tries once more.
     fn open_beneath_root(&self, comps: &[Arc<[u8]>]) -> Result<Node> {
-        let fd = open_path_beneath(self.root.node.as_fd(), comps, self.fallback)?;
+        let open = || open_path_beneath(self.root_held.as_fd(), comps, self.fallback);
+        let fd = match open() {
+            Err(Errno(libc::EMFILE | libc::ENFILE)) if budget::shed() => open(),
+            r => r,
+        }?;
         Ok(Node::from_owned_fd(fd))
     }
 
     /// Looks up `name` in the directory `dir`: from the root, along
-    /// `dir`'s place.
+    /// `dir`'s place.  A directory whose descriptor was given back is
+    /// found (and checked) first, so that a replaced one is `ESTALE`.
     ///
     /// # Errors
     ///
@@ -337,6 +474,7 @@ impl Tree {
         if !dir.is_dir() {
             return Err(Errno(libc::ENOTDIR));
         }
+        let _dir = self.node(dir)?;
         let mut comps = dir.components()?;
         comps.push(name.into());
         let node = match self.open_beneath_root(&comps) {
@@ -346,25 +484,35 @@ impl Tree {
             r => r?,
         };
         let st = stat(&node)?;
-        let rec = self.adopt(dir, name, Arc::new(node), &st);
+        let (rec, _) = self.adopt(dir, name, Held::new(node), &st);
         Ok((rec, st))
     }
 
     /// The record for `name` in `dir`, whose file (`st`) was just opened
-    /// as `node`: the existing record of that place if it is the same
-    /// file (its descriptor pins the inode, so the numbers are exact),
-    /// else a new one (a directory record for another file at that place
-    /// is detached: `ESTALE`).
+    /// as `held`: the existing record of that place if it is the same
+    /// file, else a new one (a directory record for another file at that
+    /// place is detached: `ESTALE`).  Returns the record and its cached
+    /// descriptor.
     pub(crate) fn adopt(
         &self,
         dir: &Arc<Rec>,
         name: &[u8],
-        node: Arc<Node>,
+        held: Arc<Held>,
         st: &Stat,
-    ) -> Arc<Rec> {
+    ) -> (Arc<Rec>, Arc<Held>) {
         if let Some(old) = dir.child(name) {
             if old.is(st) && old.is_entry_of(dir, name) {
-                return old;
+                // Unless it gave its descriptor back (and so may be
+                // another file of the same number), the same file.
+                let same = old.cached().is_some()
+                    || match old.fh.get() {
+                        Some(Some(fh)) => file_handle(held.as_fd()).map_or(true, |h| h == *fh),
+                        _ => true,
+                    };
+                if same {
+                    let h = old.install(held);
+                    return (old, h);
+                }
             }
             if old.is_dir() {
                 old.detach(libc::ESTALE);
@@ -375,9 +523,9 @@ impl Tree {
             parent: Arc::clone(dir),
             name: Arc::clone(&name),
         };
-        let rec = Rec::new(place, st, node, false);
+        let rec = Rec::new(place, st, Arc::clone(&held), &self.account, false);
         lock(&dir.children).insert(name, Arc::downgrade(&rec));
-        rec
+        (rec, held)
     }
 
     /// After `oldname` in `olddir` was renamed to `newname` in `newdir`
@@ -439,5 +587,11 @@ impl Tree {
         if let Some(r) = dir.child(name) {
             r.detach(libc::ENOENT);
         }
+    }
+
+    /// Gives back the descriptor of every record of this tree that no
+    /// request is using.
+    pub(crate) fn give_back_idle(&self) -> usize {
+        budget::give_back_all(&self.account)
     }
 }

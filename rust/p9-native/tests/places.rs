@@ -1,21 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! Nodes are found by their place beneath the export root:
 //!
-//! a directory the host moves out of the export is no way out (`..` is the
-//! recorded parent, names are looked up from the root, opening and listing
-//! check the place), with `openat2` and with the per-component `openat`
-//! walk.
+//! * a directory the host moves out of the export is no way out (`..` is
+//!   the recorded parent, names are looked up from the root, opening and
+//!   listing check the place), with `openat2` and with the per-component
+//!   `openat` walk;
+//! * a node whose descriptor was given back is found again at its place
+//!   and checked to be the same file: `ENOENT` when nothing is there,
+//!   `ESTALE` when another file is (by file handle too, where the inode
+//!   number was reused).
 
 mod common;
 
 use std::io::IoSliceMut;
 use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use common::{lstat, TempDir};
 use p9_engine::backend::{Backend, Cred, DirEntry};
 use p9_native::backend::{NativeHandle, NativeNode};
 use p9_native::{testing, NativeBackend, SecurityModel};
-use p9_wire::errno::ENOENT;
+use p9_wire::errno::{ENOENT, ENOTDIR, ESTALE};
 
 const ROOT: Cred = Cred { uid: 0, gid: 0 };
 
@@ -187,4 +192,132 @@ fn dotdot_of_a_host_moved_subdirectory_stays_inside() {
     // Found anew at its new place, it works.
     let c2 = walk(&b, &root, &["z", "b", "c"]).pop().unwrap().0;
     assert!(b.opendir(&c2).is_ok());
+}
+
+/// A scratch directory on the file system of `std::env::temp_dir()`
+/// (ext4 on these machines, which reuses inode numbers at once).
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(tag: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("p9-native-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir(&p).unwrap();
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn reresolution_in(ex: &Path) {
+    std::fs::write(ex.join("kept"), b"kept").unwrap();
+    std::fs::write(ex.join("moved"), b"moved").unwrap();
+    std::fs::write(ex.join("replaced"), b"old").unwrap();
+    std::fs::create_dir_all(ex.join("dir/inner")).unwrap();
+    std::fs::write(ex.join("dir/x"), b"old x").unwrap();
+    let b = NativeBackend::new(ex, SecurityModel::Passthrough).unwrap();
+    let (root, _) = b.attach(b"", &ROOT).unwrap();
+    let kept = walk1(&b, &root, "kept");
+    let moved = walk1(&b, &root, "moved");
+    let replaced = walk1(&b, &root, "replaced");
+    let dir = walk1(&b, &root, "dir");
+    let inner = walk1(&b, &dir, "inner");
+    let old_ino = lstat(&ex.join("replaced")).ino();
+    assert!(
+        b.give_back_idle() >= 5,
+        "every idle node gives its descriptor back"
+    );
+
+    // Renamed by the host within the export: nothing at the place.
+    std::fs::rename(ex.join("moved"), ex.join("moved2")).unwrap();
+    assert_eq!(b.getattr(&moved).unwrap_err(), ENOENT);
+    assert_eq!(b.open(&moved, libc::O_RDONLY).unwrap_err(), ENOENT);
+    // Deleted and replaced by a new file of the same name (on ext4 with
+    // the same inode number, which only the file handle tells apart).
+    std::fs::remove_file(ex.join("replaced")).unwrap();
+    let mut reused = false;
+    for i in 0..8 {
+        std::fs::write(ex.join("replaced"), b"new").unwrap();
+        reused = lstat(&ex.join("replaced")).ino() == old_ino;
+        if reused || i == 7 {
+            break;
+        }
+        // Keep this inode busy so that the next file gets another.
+        std::fs::rename(ex.join("replaced"), ex.join(format!("busy{i}"))).unwrap();
+    }
+    eprintln!("inode number reused: {reused}");
+    assert_eq!(b.getattr(&replaced).unwrap_err(), ESTALE);
+    assert_eq!(b.open(&replaced, libc::O_RDONLY).unwrap_err(), ESTALE);
+    assert_eq!(b.remove(&replaced).unwrap_err(), ESTALE);
+    assert_eq!(std::fs::read(ex.join("replaced")).unwrap(), b"new");
+    // A directory replaced by another one: not looked into.
+    std::fs::rename(ex.join("dir"), ex.join("olddir")).unwrap();
+    std::fs::create_dir_all(ex.join("dir/inner")).unwrap();
+    std::fs::write(ex.join("dir/x"), b"new x").unwrap();
+    assert_eq!(b.walk(&dir, &[b"x"]).unwrap_err(), ESTALE);
+    assert_eq!(b.opendir(&dir).unwrap_err(), ESTALE);
+    assert_eq!(b.getattr(&inner).unwrap_err(), ESTALE);
+    assert_eq!(b.walk(&inner, &[b".."]).unwrap_err(), ESTALE);
+    // Untouched: found again, same file, and usable as before.
+    assert_eq!(b.getattr(&kept).unwrap().ino, lstat(&ex.join("kept")).ino());
+    assert_eq!(
+        read_all(&b, &b.open(&kept, libc::O_RDONLY).unwrap()),
+        b"kept"
+    );
+    // And the new files, walked anew, are theirs.
+    let fresh = walk1(&b, &root, "replaced");
+    assert_eq!(
+        read_all(&b, &b.open(&fresh, libc::O_RDONLY).unwrap()),
+        b"new"
+    );
+    let x = walk(&b, &root, &["dir", "x"]).pop().unwrap().0;
+    assert_eq!(read_all(&b, &b.open(&x, libc::O_RDONLY).unwrap()), b"new x");
+}
+
+#[test]
+fn given_back_nodes_are_checked_when_found_again_tmpfs() {
+    let t = TempDir::new("reresolve");
+    reresolution_in(&t.export());
+}
+
+#[test]
+fn given_back_nodes_are_checked_when_found_again_reused_inodes() {
+    let s = Scratch::new("reresolve");
+    reresolution_in(&s.0);
+}
+
+/// An open handle needs no node descriptor: with the node's given back
+/// and the file unlinked, the handle still reads, answers `fstat` and
+/// takes attribute changes; the export root never gives its descriptor
+/// back.
+#[test]
+fn open_handles_outlive_given_back_nodes() {
+    let t = TempDir::new("inuse");
+    let ex = t.export();
+    std::fs::write(ex.join("open"), b"open").unwrap();
+    let b = NativeBackend::new(&ex, SecurityModel::Passthrough).unwrap();
+    let (root, ra) = b.attach(b"", &ROOT).unwrap();
+    let f = walk1(&b, &root, "open");
+    let h = b.open(&f, libc::O_RDWR).unwrap();
+    assert_eq!(b.give_back_idle(), 1, "the file's node, not the root's");
+    assert_eq!(b.give_back_idle(), 0);
+    assert_eq!(b.getattr(&root).unwrap().ino, ra.ino);
+    b.unlink(&root, b"open", false).unwrap();
+    assert_eq!(read_all(&b, &h), b"open");
+    let set = p9_engine::backend::SetAttr {
+        size: Some(2),
+        mode: Some(0o600),
+        ..Default::default()
+    };
+    b.setattr(&f, Some(&h), &set).unwrap();
+    let a = b.fstat(&f, &h).unwrap();
+    assert_eq!((a.nlink, a.size, a.mode & 0o7777), (0, 2, 0o600));
+    assert_eq!(read_all(&b, &h), b"op");
+    // Without the handle the unlinked file has no place: ENOENT.
+    assert_eq!(b.getattr(&f).unwrap_err(), ENOENT);
+    assert_eq!(b.walk(&f, &[b"x"]).unwrap_err(), ENOTDIR);
 }
