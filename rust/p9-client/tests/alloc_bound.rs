@@ -308,6 +308,49 @@ fn fid_flood_is_bounded_by_fids_max() {
     );
 }
 
+/// The native backend bounds the fids of a session by itself
+/// (`FIDS_MAX_DEFAULT`, 65536, however large `Config::fids_max` is; a
+/// smaller configuration wins), so that one session's fid storm cannot
+/// take memory without bound; beyond it, ENFILE.
+#[test]
+fn the_native_backend_bounds_the_fids_of_a_session() {
+    let _serial = serial();
+    let dir = TempDir::new("native-fids");
+    std::fs::write(dir.join("f"), b"").unwrap();
+    let max = |b: p9_native::NativeBackend, fids_max| {
+        p9_engine::Server::new(
+            b,
+            Config {
+                fids_max,
+                ..Config::default()
+            },
+        )
+        .config()
+        .fids_max
+    };
+    assert_eq!(p9_native::backend::FIDS_MAX_DEFAULT, 1 << 16);
+    assert_eq!(Config::default().fids_max, 1 << 20);
+    assert_eq!(max(common::native_backend(&dir), 1 << 20), 1 << 16);
+    assert_eq!(max(common::native_backend(&dir), 100), 100);
+    let mut unbounded = common::native_backend(&dir);
+    unbounded.set_fids_max(None);
+    assert_eq!(max(unbounded, 1 << 20), 1 << 20);
+
+    let mut b = common::native_backend(&dir);
+    b.set_fids_max(Some(32));
+    let client = p9_client::Client::new(common::host(b, Config::default(), 1));
+    common::session_on(&client, "9P2000.L", ROOT);
+    let mut made = 0;
+    for fid in 10..200u32 {
+        match client.walk(ROOT, fid, &["f"]) {
+            Ok(_) => made += 1,
+            Err(e) => assert_eq!(e, errno::ENFILE),
+        }
+    }
+    assert_eq!(made, 31);
+    assert_eq!(client.transport().server().stats().fids, 32);
+}
+
 /// Requests asking for huge replies or claiming huge sizes allocate no
 /// more than one reply's worth.
 #[test]

@@ -34,6 +34,12 @@ struct Env {
 
 impl Env {
     fn new(name: &str, version: &str) -> Env {
+        Env::with_lookup(name, version, false)
+    }
+
+    /// [`Env::new`], the backend finding files with the per-component
+    /// `openat` walk when `fallback` (as without `openat2`).
+    fn with_lookup(name: &str, version: &str, fallback: bool) -> Env {
         let base = TempDir::new(name);
         let dir = base.join("export");
         let outside = base.join("outside");
@@ -41,7 +47,9 @@ impl Env {
         std::fs::create_dir_all(&outside).unwrap();
         std::fs::write(outside.join("secret"), b"host secret").unwrap();
         std::fs::write(base.join("beside"), b"beside the export").unwrap();
-        let client = common::serve(&dir, Config::default(), 4);
+        let mut backend = common::native_backend(&dir);
+        backend.force_openat_fallback(fallback);
+        let client = p9_client::Client::new(common::host(backend, Config::default(), 4));
         let (root, root_qid) = common::session(&client, version);
         Env {
             client,
@@ -76,6 +84,12 @@ impl Env {
 
     /// The outside tree is untouched.
     fn assert_outside_intact(&self) {
+        self.assert_outside_intact_but(&[]);
+    }
+
+    /// [`Env::assert_outside_intact`], `extra` entries of the base
+    /// directory (made by the test) aside.
+    fn assert_outside_intact_but(&self, extra: &[&str]) {
         assert_eq!(
             std::fs::read(self.outside.join("secret")).unwrap(),
             b"host secret"
@@ -90,6 +104,7 @@ impl Env {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
+        names.retain(|n| !extra.contains(&n.as_str()));
         names.sort();
         assert_eq!(names, ["beside", "export", "outside"]);
     }
@@ -739,4 +754,126 @@ fn a_partial_walk_creates_no_fid() {
             }
         )
     );
+}
+
+// ---------------------------------------------------------------------------
+// A directory the host moves out of the export
+// ---------------------------------------------------------------------------
+
+/// Fids on `export/d`, `export/d/f`, `export/d/sub` and an open directory
+/// fid of `d`; then the host moves `d` to `<base>/away/d`, next to a
+/// marker.  Nothing reaches `away`: `..` is the recorded parent (the
+/// export root), names from the moved directory are `ENOENT`, it is
+/// neither opened nor listed nor changed, and nothing is brought back in.
+fn host_moved_directory(name: &str, fallback: bool) {
+    let env = Env::with_lookup(name, "9P2000.L", fallback);
+    let c = &env.client;
+    let away = env.base.join("away");
+    std::fs::create_dir_all(env.path("d/sub")).unwrap();
+    std::fs::write(env.path("d/f"), b"in d").unwrap();
+    std::fs::write(env.path("d/sub/g"), b"in sub").unwrap();
+    std::fs::create_dir(&away).unwrap();
+    std::fs::write(away.join("marker"), b"marker next to the moved directory").unwrap();
+    let root_ino = lstat(&env.dir).ino();
+    let d = env.fid(&["d"]);
+    let f = env.fid(&["d", "f"]);
+    let sub = env.fid(&["d", "sub"]);
+    let listed = env.fid(&["d"]);
+    c.lopen(listed, dotl_open::RDONLY | dotl_open::DIRECTORY)
+        .unwrap();
+    assert!(c.readdir_all(listed).unwrap().len() == 4);
+
+    std::fs::rename(env.path("d"), away.join("d")).unwrap();
+    let outside: Vec<u64> = [away.as_path(), env.base.path()]
+        .iter()
+        .map(|p| lstat(p).ino())
+        .collect();
+    let walk = |from: u32, names: &[&str]| {
+        let nf = c.alloc_fid();
+        c.walk(from, nf, names)
+            .map(|q| q.iter().map(|q| q.path).collect::<Vec<_>>())
+    };
+
+    // `..`, `../..`: the export root, never where `d` went.
+    assert_eq!(walk(d, &[".."]), Ok(vec![root_ino]));
+    assert_eq!(walk(d, &["..", ".."]), Ok(vec![root_ino; 2]));
+    assert_eq!(
+        walk(d, &["..", "..", "away", "marker"]),
+        Ok(vec![root_ino; 2])
+    );
+    let up = walk(sub, &["..", "..", ".."]).unwrap();
+    assert!(up.iter().all(|i| !outside.contains(i)), "{up:?}");
+    assert_eq!(up[1..], [root_ino; 2]);
+    // Names from the moved directory (and from under it) find nothing.
+    for (from, name) in [(d, "marker"), (d, "f"), (d, "sub"), (d, "."), (sub, "g")] {
+        let r = walk(from, &[name]);
+        if name == "." {
+            // The fid itself (no lookup): its own qid, never the marker.
+            assert!(r.is_ok());
+        } else {
+            assert_eq!(r, Err(errno::ENOENT), "walk {name}");
+        }
+    }
+    // Neither opened nor listed.
+    let d3 = c.alloc_fid();
+    c.clone_fid(d, d3).unwrap();
+    assert_eq!(
+        c.lopen(d3, dotl_open::RDONLY | dotl_open::DIRECTORY).err(),
+        Some(errno::ENOENT)
+    );
+    assert_eq!(c.lopen(f, dotl_open::RDONLY).err(), Some(errno::ENOENT));
+    assert_eq!(c.readdir_all(listed).err(), Some(errno::ENOENT));
+    // Nothing made, removed or moved in it, nothing brought back in.
+    let d2 = c.alloc_fid();
+    c.clone_fid(d, d2).unwrap();
+    assert_eq!(
+        c.lcreate(d2, "new", dotl_open::RDWR, 0o644, 0).err(),
+        Some(errno::ENOENT)
+    );
+    assert_eq!(c.mkdir(d, "newdir", 0o755, 0).err(), Some(errno::ENOENT));
+    assert_eq!(c.symlink(d, "l", "/etc", 0).err(), Some(errno::ENOENT));
+    assert_eq!(c.unlinkat(d, "f", 0).err(), Some(errno::ENOENT));
+    assert_eq!(
+        c.renameat(d, "f", env.root, "stolen").err(),
+        Some(errno::ENOENT)
+    );
+    assert_eq!(c.link(env.root, f, "stolen").err(), Some(errno::ENOENT));
+    assert_eq!(c.rename(f, env.root, "stolen").err(), Some(errno::ENOENT));
+    let f2 = c.alloc_fid();
+    c.clone_fid(f, f2).unwrap();
+    assert_eq!(c.remove(f2).err(), Some(errno::ENOENT));
+
+    let list = |p: &Path| {
+        let mut v: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(list(&away), ["d", "marker"]);
+    assert_eq!(list(&away.join("d")), ["f", "sub"]);
+    assert_eq!(list(&env.dir), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read(away.join("marker")).unwrap(),
+        b"marker next to the moved directory"
+    );
+    env.assert_outside_intact_but(&["away"]);
+
+    // Moved back, the fids work again.
+    std::fs::rename(away.join("d"), env.path("d")).unwrap();
+    assert_eq!(walk(d, &["f"]), Ok(vec![lstat(&env.path("d/f")).ino()]));
+    c.lopen(f, dotl_open::RDONLY).unwrap();
+    assert_eq!(c.read(f, 0, 64).unwrap(), b"in d");
+    assert_eq!(c.readdir_all(listed).unwrap().len(), 4);
+}
+
+#[test]
+fn a_directory_moved_out_by_the_host_is_no_way_out() {
+    host_moved_directory("moved-openat2", false);
+}
+
+#[test]
+fn a_directory_moved_out_by_the_host_is_no_way_out_without_openat2() {
+    host_moved_directory("moved-openat", true);
 }

@@ -376,6 +376,14 @@ pub trait Backend: Send + Sync + 'static {
         None
     }
 
+    /// The most fids a session over this backend may hold, if the backend
+    /// bounds it (e.g. because every fid costs it memory): the server
+    /// uses the smaller of this and [`crate::Config::fids_max`].  The
+    /// default is no bound of its own.
+    fn fids_max(&self) -> Option<usize> {
+        None
+    }
+
     /// Path-based backends: whether `node` is the entry `name` of `dir`
     /// (so that a fid left open on an unlinked path is never reclaimed: it
     /// could not be reopened).

@@ -52,7 +52,9 @@ pub struct Config {
     /// Bound on live xattr fids (`max_xattr=`; 0: unbounded); beyond it
     /// Txattrwalk/Txattrcreate get `ENOSPC`.
     pub max_xattr: u32,
-    /// Bound on live fids; beyond it new fids get `ENFILE`.
+    /// Bound on live fids; beyond it new fids get `ENFILE`.  A backend
+    /// may bound it lower ([`Backend::fids_max`]); [`Server::config`]
+    /// reports the bound in force.
     pub fids_max: usize,
     /// Open files and directories above which idle ones are closed (to be
     /// reopened on next use); `None`: from `RLIMIT_NOFILE` as 9p.c does
@@ -326,6 +328,9 @@ impl<B: Backend> Server<B> {
     /// A server for `backend`.
     pub fn new(backend: B, mut config: Config) -> Self {
         config.msize_max = config.msize_max.max(P9_MIN_MSIZE);
+        if let Some(max) = backend.fids_max() {
+            config.fids_max = config.fids_max.min(max.max(1));
+        }
         let (open_hw, open_rc) = open_limits(config.open_high_water);
         Server {
             backend,

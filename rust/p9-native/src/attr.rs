@@ -139,14 +139,15 @@ impl Stat {
     }
 }
 
-/// Attributes of the file held by `node` (never following a symbolic link):
+/// Attributes of the file held by `node` (a [`Node`], or any descriptor of
+/// the file, such as an open one), never following a symbolic link:
 /// `statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)`, or `fstatat` on
 /// kernels without `statx` (then `btime` is `None`).
 ///
 /// # Errors
 ///
 /// The raw errno of `statx`/`fstatat` (`EBADF`, `ENOMEM`, `EOVERFLOW`...).
-pub fn stat(node: &Node) -> Result<Stat> {
+pub fn stat(node: impl AsFd) -> Result<Stat> {
     statx_at(
         node.as_fd(),
         c"",
@@ -244,7 +245,7 @@ pub fn generation(node: &Node) -> Result<u64> {
 }
 
 /// Changes the permission bits (`mode & 0o7777`) of the file held by
-/// `node`, without opening it: `fchmodat(AT_FDCWD, "/proc/self/fd/N")`,
+/// `node` (a [`Node`], or any descriptor of the file), without opening it: `fchmodat(AT_FDCWD, "/proc/self/fd/N")`,
 /// which the kernel resolves to the node's own inode.  Works for devices,
 /// FIFOs and sockets too.
 ///
@@ -255,9 +256,9 @@ pub fn generation(node: &Node) -> Result<u64> {
 ///   returns `ELOOP` here instead);
 /// * otherwise the raw errno of `fstat`/`fchmodat` (`EPERM` if not the
 ///   owner, `EROFS`, ...).
-pub fn chmod(node: &Node, mode: libc::mode_t) -> Result<()> {
+pub fn chmod(node: impl AsFd, mode: libc::mode_t) -> Result<()> {
     let st = fstat(node.as_fd())?;
-    chmod_known(node, st.st_mode, mode)
+    chmod_known(node.as_fd(), st.st_mode, mode)
 }
 
 /// `fchmodat2(fd, "", AT_EMPTY_PATH)` works on `O_PATH` descriptors from
@@ -267,7 +268,11 @@ static FCHMODAT2: AtomicU8 = AtomicU8::new(0);
 /// [`chmod`] for a node whose `st_mode` the caller already has.  Uses
 /// `fchmodat2` on the descriptor where the kernel has it, which spares the
 /// `/proc` path lookup.
-pub(crate) fn chmod_known(node: &Node, st_mode: libc::mode_t, mode: libc::mode_t) -> Result<()> {
+pub(crate) fn chmod_known(
+    node: BorrowedFd<'_>,
+    st_mode: libc::mode_t,
+    mode: libc::mode_t,
+) -> Result<()> {
     if file_type(st_mode) == libc::S_IFLNK {
         return Err(Errno(libc::EOPNOTSUPP));
     }
@@ -296,26 +301,27 @@ pub(crate) fn chmod_known(node: &Node, st_mode: libc::mode_t, mode: libc::mode_t
             _ => return Err(Errno(e)),
         }
     }
-    let p = node.proc_path();
+    let p = ProcPath::new(node.as_raw_fd());
     // SAFETY: the path is NUL-terminated and outlives the call.
     cvt(unsafe { libc::fchmodat(libc::AT_FDCWD, p.as_cstr().as_ptr(), mode & 0o7777, 0) }).map(drop)
 }
 
-/// Changes owner and/or group of the file held by `node` (`None` leaves
-/// one unchanged), never following a symbolic link:
+/// Changes owner and/or group of the file held by `node` (a [`Node`], or
+/// any descriptor of the file; `None` leaves one unchanged), never
+/// following a symbolic link:
 /// `fchownat(fd, "", uid, gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)`.
 ///
 /// # Errors
 ///
 /// The raw errno of `fchownat` (`EPERM`, `EINVAL` for an unmapped id,
 /// `EROFS`, ...).
-pub fn chown(node: &Node, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
+pub fn chown(node: impl AsFd, uid: Option<u32>, gid: Option<u32>) -> Result<()> {
     let uid = uid.unwrap_or(u32::MAX);
     let gid = gid.unwrap_or(u32::MAX);
     // SAFETY: the empty path is NUL-terminated; the descriptor is live.
     cvt(unsafe {
         libc::fchownat(
-            node.as_raw_fd(),
+            node.as_fd().as_raw_fd(),
             c"".as_ptr(),
             uid,
             gid,
@@ -378,8 +384,9 @@ impl SetTime {
     }
 }
 
-/// Sets access and modification times of the file held by `node`, never
-/// following a symbolic link (a symbolic link node gets its own times set).
+/// Sets access and modification times of the file held by `node` (a
+/// [`Node`], or any descriptor of the file), never following a symbolic
+/// link (a symbolic link node gets its own times set).
 ///
 /// Uses `utimensat(fd, "", times, AT_EMPTY_PATH)`, which works on `O_PATH`
 /// descriptors of every file type.  Kernels that do not accept
@@ -394,7 +401,8 @@ impl SetTime {
 /// * `EINVAL`: a nanosecond field of 10⁹ or more;
 /// * otherwise the raw errno of `utimensat` (`EPERM`/`EACCES` when not
 ///   permitted, `EROFS`, ...).
-pub fn utimes(node: &Node, atime: SetTime, mtime: SetTime) -> Result<()> {
+pub fn utimes(node: impl AsFd, atime: SetTime, mtime: SetTime) -> Result<()> {
+    let node = node.as_fd();
     let times = [atime.to_timespec()?, mtime.to_timespec()?];
     // SAFETY: the empty path is NUL-terminated; `times` holds the two
     // timespecs utimensat reads; the descriptor is live.
@@ -409,7 +417,9 @@ pub fn utimes(node: &Node, atime: SetTime, mtime: SetTime) -> Result<()> {
     match r {
         Ok(_) => Ok(()),
         // Kernels without AT_EMPTY_PATH support in utimensat.
-        Err(Errno(libc::ENOENT | libc::EINVAL)) => utimes_proc(&node.proc_path(), &times),
+        Err(Errno(libc::ENOENT | libc::EINVAL)) => {
+            utimes_proc(&ProcPath::new(node.as_raw_fd()), &times)
+        }
         Err(e) => Err(e),
     }
 }

@@ -3,17 +3,26 @@
 //! descriptor-based layer, the counterpart of QEMU's `hw/9pfs/9p-local.c`
 //! with `security_model=passthrough` or `none`.
 //!
-//! * A fid's node is a [`NativeNode`]: the `O_PATH` [`Node`] behind an
-//!   [`Arc`], plus where it was reached from (the parent directory's node
-//!   and the entry name) for `Tremove`.  Clones share the descriptor, and
-//!   a walk step's parent is the previous step's descriptor, so a walk of
-//!   `n` names opens `n` descriptors and a clone opens none.  An `O_PATH`
-//!   descriptor carries no state (no position, no locks), so sharing it is
-//!   invisible.
+//! * A fid's node is a [`NativeNode`]: a record of the backend's tree (see
+//!   `crate::tree`): the file's identity (`st_dev`, `st_ino`, and its file
+//!   handle once needed), its place (parent record and name, kept in step
+//!   with renames made through the backend), and its `O_PATH` descriptor
+//!   as a cache.  Clones and fids of the same place share the record and
+//!   the descriptor; an `O_PATH` descriptor carries no state (no position,
+//!   no locks), so sharing it is invisible.
+//! * Descriptors are a budget (`crate::budget`): beyond it, idle nodes
+//!   give theirs back and are found again at their place when used.
+//! * Nothing outside the export is reached: names are looked up from the
+//!   export root's descriptor along the directory's place
+//!   (`openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, or one
+//!   `openat(O_NOFOLLOW)` per component), `..` is the recorded parent, and
+//!   opening, listing and using a directory check that the file is still
+//!   at its place beneath the root.  A directory the host moves out of
+//!   the export is therefore no way out: walks from it find nothing
+//!   (`ENOENT`), opening or listing it fails, `..` leads back to its
+//!   recorded parent inside the export.
 //! * An open fid is a [`NativeHandle`]: a file descriptor, or a directory
 //!   reader for `Treaddir`.
-//! * Nodes are descriptors, not paths: renames never invalidate them
-//!   ([`Backend::nodes_are_paths`] stays `false`).
 //!
 //! Errors are the layer's raw Linux errnos, passed to the guest unchanged.
 
@@ -23,18 +32,19 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use p9_engine::backend::{
-    Attr, Backend, Cred, DirEntry, Lock, LockStatus, Renamed, Result, SetAttr,
-    SetTime as EngineSetTime, Time,
+    Attr, Backend, Cred, DirEntry, Lock, LockStatus, Result, SetAttr, SetTime as EngineSetTime,
+    Time,
 };
 use p9_wire::consts::lock_type;
 use p9_wire::errno::Errno as WireErrno;
 use p9_wire::types::StatFs as WireStatFs;
 
+use crate::budget::{HandleToken, Held};
+use crate::tree::{Rec, Tree};
 use crate::{
-    chmod, chown, create_file, fsync, ftruncate, generation, getlk, link, lookup, mkdir, mknod,
-    open, parent, pread, pwrite, readlink, renameat, setlk, stat, stat_at, statfs, symlink,
-    truncate, unlinkat, utimes, DirReader, Errno, LockType, Node, SecurityModel, SetTime, Stat,
-    Timespec,
+    chmod, chown, create_file, fsync, ftruncate, generation, getlk, link, mkdir, mknod, open,
+    pread, pwrite, readlink, renameat, setlk, stat, stat_at, statfs, symlink, truncate, unlinkat,
+    utimes, DirReader, Errno, LockType, Node, SecurityModel, SetTime, Stat, Timespec,
 };
 
 /// The layer's errno as the engine's (both are positive Linux values).
@@ -85,76 +95,53 @@ fn set_time(t: EngineSetTime) -> SetTime {
     }
 }
 
-fn same_file(a: &Stat, b: &Stat) -> bool {
-    a.dev == b.dev && a.ino == b.ino
-}
-
-/// Where a node was reached from: its parent directory and entry name.
-#[derive(Debug)]
-struct Origin {
-    dir: Arc<Node>,
-    name: Box<[u8]>,
-}
-
-/// A file of the export as the engine holds it (one per fid): the `O_PATH`
-/// [`Node`] and, for nodes reached by name, the directory and name they
-/// were reached by (what [`Backend::remove`] unlinks, after checking that
-/// the name still refers to this file).
-///
-/// Cloning shares the descriptor (see the module documentation).
+/// A file of the export as the engine holds it (one per fid): its record
+/// in the backend's tree (see the module documentation).  Cloning shares
+/// the record, and with it the cached descriptor.
 #[derive(Clone, Debug)]
 pub struct NativeNode {
-    node: Arc<Node>,
-    origin: Option<Arc<Origin>>,
+    rec: Arc<Rec>,
 }
 
-impl NativeNode {
-    /// The `O_PATH` descriptor of this file, for direct use of this crate's
-    /// functions.
-    #[must_use]
-    pub fn node(&self) -> &Node {
-        &self.node
-    }
-
-    fn child(dir: &NativeNode, node: impl Into<Arc<Node>>, name: &[u8]) -> NativeNode {
-        NativeNode {
-            node: node.into(),
-            origin: Some(Arc::new(Origin {
-                dir: Arc::clone(&dir.node),
-                name: name.into(),
-            })),
-        }
-    }
-}
-
-/// An open file or directory (one per open fid).
+/// An open file or directory (one per open fid), counted against the
+/// descriptor budget.  It needs no node descriptor of its own: `Tgetattr`
+/// and `Tsetattr` of an open fid go through the handle (so they work for
+/// open-but-unlinked files whatever the budget did to the node).
 #[derive(Debug)]
-pub enum NativeHandle {
+pub struct NativeHandle {
+    kind: HandleKind,
+    rec: Arc<Rec>,
+    _token: HandleToken,
+}
+
+#[derive(Debug)]
+enum HandleKind {
     /// A regular file opened for I/O.
     File(OwnedFd),
-    /// A directory opened for reading; the node is kept for the attributes
-    /// of `..` in [`Backend::readdir`].
-    Dir {
-        /// The directory's node.
-        node: Arc<Node>,
-        /// Its reader; a mutex because `readdir` takes `&Handle` and seeks.
-        reader: Mutex<DirReader>,
-    },
+    /// A directory opened for reading; a mutex because `readdir` takes
+    /// `&Handle` and seeks.
+    Dir(Mutex<DirReader>),
 }
 
 impl NativeHandle {
+    /// Whether this is a directory (opened for `Treaddir`).
+    #[must_use]
+    pub fn is_dir(&self) -> bool {
+        matches!(self.kind, HandleKind::Dir(_))
+    }
+
     fn file(&self) -> Result<BorrowedFd<'_>> {
-        match self {
-            NativeHandle::File(fd) => Ok(fd.as_fd()),
-            NativeHandle::Dir { .. } => Err(werr(Errno(libc::EISDIR))),
+        match &self.kind {
+            HandleKind::File(fd) => Ok(fd.as_fd()),
+            HandleKind::Dir(_) => Err(werr(Errno(libc::EISDIR))),
         }
     }
 
     /// Runs `f` with the handle's descriptor (file or directory).
     fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
-        match self {
-            NativeHandle::File(fd) => f(fd.as_fd()),
-            NativeHandle::Dir { reader, .. } => f(lock_reader(reader).as_fd()),
+        match &self.kind {
+            HandleKind::File(fd) => f(fd.as_fd()),
+            HandleKind::Dir(reader) => f(lock_reader(reader).as_fd()),
         }
     }
 }
@@ -165,13 +152,29 @@ fn lock_reader(m: &Mutex<DirReader>) -> MutexGuard<'_, DirReader> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A node's place, checked by [`NativeBackend::entry_of`].
+struct Place {
+    /// The directory's record.
+    dir: Arc<Rec>,
+    /// The entry's name.
+    name: Arc<[u8]>,
+    /// The directory, found at its place.
+    fd: Arc<Held>,
+    /// The entry's attributes (the node's file).
+    st: Stat,
+}
+
+/// The default bound on fids per session ([`Backend::fids_max`]) of a
+/// [`NativeBackend`]: a fid costs no descriptor beyond the budget, but a
+/// few hundred bytes of memory (its record and the engine's fid), so
+/// 65536 fids are about 20 MiB per session.
+pub const FIDS_MAX_DEFAULT: usize = 1 << 16;
+
 /// The 9P backend serving one host directory with QEMU's `local` semantics,
 /// fd-based and escape-proof (see the crate documentation).
 #[derive(Debug)]
 pub struct NativeBackend {
-    root: Arc<Node>,
-    root_dev: u64,
-    root_ino: u64,
+    tree: Tree,
     model: SecurityModel,
     /// The export's file system keeps inode generations that
     /// `FS_IOC_GETVERSION` reports (QEMU's `local_ioc_getversion_init`
@@ -179,6 +182,7 @@ pub struct NativeBackend {
     /// others asking would cost an open per Tgetattr `P9_STATS_GEN` for
     /// nothing.
     generations: bool,
+    fids_max: Option<usize>,
 }
 
 /// File systems with `FS_IOC_GETVERSION`: ext2/3/4, btrfs, reiserfs, xfs
@@ -200,14 +204,12 @@ impl NativeBackend {
     /// for a NUL byte) and of [`stat`].
     pub fn new(root: &Path, model: SecurityModel) -> crate::Result<NativeBackend> {
         let node = Node::open_root(root)?;
-        let st = stat(&node)?;
         let generations = has_generations(statfs(&node)?.typ);
         Ok(NativeBackend {
-            root: Arc::new(node),
-            root_dev: st.dev,
-            root_ino: st.ino,
+            tree: Tree::new(node)?,
             model,
             generations,
+            fids_max: Some(FIDS_MAX_DEFAULT),
         })
     }
 
@@ -217,91 +219,116 @@ impl NativeBackend {
         self.model
     }
 
-    fn is_root(&self, st: &Stat) -> bool {
-        st.dev == self.root_dev && st.ino == self.root_ino
+    /// Finds files with the per-component `openat` walk (as on a kernel
+    /// without `openat2`, or where a seccomp filter refuses it) even where
+    /// `openat2` works: for tests of that path, which must be just as
+    /// escape-proof.
+    pub fn force_openat_fallback(&mut self, on: bool) {
+        self.tree.fallback = on;
     }
 
-    fn root_node(&self) -> NativeNode {
-        NativeNode {
-            node: Arc::clone(&self.root),
-            origin: None,
-        }
+    /// Bounds the fids of a session over this backend to `max` (`None`: no
+    /// bound of the backend's own; the engine's `Config::fids_max` still
+    /// applies).  The default is [`FIDS_MAX_DEFAULT`].
+    pub fn set_fids_max(&mut self, max: Option<usize>) {
+        self.fids_max = max;
+    }
+
+    /// Gives back the `O_PATH` descriptor of every node of this backend
+    /// that no request is using, as budget pressure
+    /// does to the least recently used ones (they are found again by their
+    /// place when next used); returns how many.  For tests, and for hosts
+    /// that want to shed descriptors.
+    pub fn give_back_idle(&self) -> usize {
+        self.tree.give_back_idle()
+    }
+
+    /// Attributes of `rec`'s file, through its descriptor.
+    fn stat_of(&self, rec: &Arc<Rec>) -> Result<Stat> {
+        let h = w(self.tree.node(rec))?;
+        w(stat(&h))
     }
 
     /// One walk step from `cur`.
     fn step(&self, cur: &NativeNode, name: &[u8]) -> Result<(NativeNode, Attr)> {
-        let next = match name {
-            b"." => cur.clone(),
+        let rec = match name {
+            b"." => Arc::clone(&cur.rec),
+            // The parent as recorded, never the kernel's `..` of a
+            // descriptor (which follows the directory wherever the host
+            // moves it); the root's is the root.
             b".." => {
-                let st = w(stat(&cur.node))?;
-                if self.is_root(&st) {
-                    self.root_node()
-                } else {
-                    NativeNode {
-                        node: Arc::new(w(parent(&cur.node, &self.root))?),
-                        origin: None,
-                    }
+                if !cur.rec.is_dir() {
+                    return Err(werr(Errno(libc::ENOTDIR)));
+                }
+                match w(cur.rec.entry())? {
+                    None => Arc::clone(&cur.rec),
+                    Some((parent, _)) => parent,
                 }
             }
-            _ => NativeNode::child(cur, w(lookup(&cur.node, name))?, name),
+            _ => {
+                let (rec, st) = w(self.tree.lookup(&cur.rec, name))?;
+                return Ok((NativeNode { rec }, attr_of(&st)));
+            }
         };
-        let st = w(stat(&next.node))?;
-        Ok((next, attr_of(&st)))
+        let st = self.stat_of(&rec)?;
+        Ok((NativeNode { rec }, attr_of(&st)))
     }
 
-    /// The directory and name of a directory node reached without a name
-    /// (by `..`): found by scanning its parent for an entry that is it.
-    fn find_name(&self, node: &Node, st: &Stat) -> Result<(Arc<Node>, Box<[u8]>)> {
-        let dir = w(parent(node, &self.root))?;
-        let mut reader = w(DirReader::open(&dir))?;
-        let mut buf = [0u8; DIRENT_BUF];
-        loop {
-            let batch = w(reader.read_batch(&mut buf))?;
-            let mut any = false;
-            for e in batch {
-                any = true;
-                if e.ino != st.ino || e.name == b"." || e.name == b".." {
-                    continue;
-                }
-                if let Ok(cur) = stat_at(&dir, e.name) {
-                    if same_file(&cur, st) {
-                        return Ok((Arc::new(dir), e.name.into()));
-                    }
-                }
-            }
-            if !any {
-                return Err(werr(Errno(libc::ENOENT)));
-            }
+    /// The node's descriptor to open the file with: found at its place
+    /// beneath the root now; or, when it is no longer there, the cached
+    /// descriptor of a file that has no name anywhere any more (unlinked,
+    /// `st_nlink` 0: only descriptors reach it, so opening it reaches
+    /// nothing outside the export).
+    fn openable(&self, rec: &Arc<Rec>) -> Result<Arc<Held>> {
+        match self.tree.verified(rec) {
+            Err(e @ Errno(libc::ENOENT | libc::ESTALE)) => match rec.cached() {
+                Some(h) if stat(&h).is_ok_and(|st| st.nlink == 0) => Ok(h),
+                _ => Err(werr(e)),
+            },
+            r => w(r),
         }
     }
 
-    /// The directory and name `node` was reached by (for a directory
-    /// reached by `..`, the entry of its parent found by scanning), checked
-    /// to still refer to this file: `ENOENT` if the name is gone, `ESTALE`
-    /// if it now names another file (e.g. the file was renamed and
-    /// replaced), `at_root` for the export root (what the kernel says for
-    /// `.`: `EINVAL` to unlink, `EBUSY` to rename).  The check and the use of
-    /// the name are two calls, as in QEMU.
-    fn entry_of(&self, node: &NativeNode, at_root: i32) -> Result<(Arc<Node>, Box<[u8]>, Stat)> {
-        let st = w(stat(&node.node))?;
-        if self.is_root(&st) {
+    /// The directory and name of `node`'s place, checked to still hold
+    /// `node`'s file (`ENOENT` if the name is gone, `ESTALE` if it is
+    /// another file's now), with the directory's descriptor; `at_root`
+    /// for the export root (what the kernel says for `.`: `EINVAL` to
+    /// unlink, `EBUSY` to rename).  The check and the use of the name are
+    /// two calls, as in QEMU.
+    fn entry_of(&self, node: &NativeNode, at_root: i32) -> Result<Place> {
+        let Some((dir, name)) = w(node.rec.entry())? else {
             return Err(werr(Errno(at_root)));
-        }
-        let (dir, name) = match &node.origin {
-            Some(o) => (Arc::clone(&o.dir), o.name.clone()),
-            None => self.find_name(&node.node, &st)?,
         };
-        let cur = w(stat_at(&*dir, &name))?;
-        if !same_file(&cur, &st) {
+        // The file itself, held across the check.
+        let _own = w(self.tree.node(&node.rec))?;
+        let d = w(self.tree.verified(&dir))?;
+        let cur = w(stat_at(&*d, &name))?;
+        if !node.rec.is(&cur) {
             return Err(werr(Errno(libc::ESTALE)));
         }
-        Ok((dir, name, st))
+        Ok(Place {
+            dir,
+            name,
+            fd: d,
+            st: cur,
+        })
     }
 
-    /// Attributes of the `..` entry of the directory `dir` (never above the
-    /// export root).
-    fn dotdot_attr(&self, dir: &Node) -> crate::Result<Stat> {
-        stat(&parent(dir, &self.root)?)
+    /// `..` of the directory `rec` as `Treaddir` reports it: the recorded
+    /// parent (the root's is the root).
+    fn dotdot(&self, rec: &Arc<Rec>) -> crate::Result<Arc<Rec>> {
+        Ok(match rec.entry()? {
+            None => Arc::clone(rec),
+            Some((parent, _)) => parent,
+        })
+    }
+
+    fn handle(&self, kind: HandleKind, rec: &Arc<Rec>, token: HandleToken) -> NativeHandle {
+        NativeHandle {
+            kind,
+            rec: Arc::clone(rec),
+            _token: token,
+        }
     }
 }
 
@@ -312,11 +339,15 @@ impl Backend for NativeBackend {
     /// The export root; `aname` is ignored (one export per backend, as
     /// QEMU's local backend).
     fn attach(&self, _aname: &[u8], _cred: &Cred) -> Result<(NativeNode, Attr)> {
-        let node = self.root_node();
+        let node = NativeNode {
+            rec: Arc::clone(self.tree.root()),
+        };
         let attr = self.getattr(&node)?;
         Ok((node, attr))
     }
 
+    /// Each name is looked up from the export root along the directory's
+    /// place; `..` is the recorded parent.
     fn walk(&self, dir: &NativeNode, names: &[&[u8]]) -> Result<Vec<(NativeNode, Attr)>> {
         let mut out: Vec<(NativeNode, Attr)> = Vec::with_capacity(names.len());
         for (i, name) in names.iter().enumerate() {
@@ -337,10 +368,16 @@ impl Backend for NativeBackend {
         Ok(node.clone())
     }
 
-    /// `stat` of the node's descriptor (which works for open-but-unlinked
-    /// files too, so the default [`Backend::fstat`] is this).
+    /// `stat` of the node's descriptor (found again at its place if it
+    /// was given back).
     fn getattr(&self, node: &NativeNode) -> Result<Attr> {
-        Ok(attr_of(&w(stat(&node.node))?))
+        Ok(attr_of(&self.stat_of(&node.rec)?))
+    }
+
+    /// `stat` of the open handle's descriptor (works for open-but-unlinked
+    /// files, as 9p.c's `fstat`).
+    fn fstat(&self, _node: &NativeNode, handle: &NativeHandle) -> Result<Attr> {
+        Ok(attr_of(&w(handle.with_fd(|fd| stat(fd)))?))
     }
 
     /// QEMU's `local_ioc_getversion`: where the export's file system keeps
@@ -353,14 +390,15 @@ impl Backend for NativeBackend {
             return Ok(0);
         }
         match attr.mode & libc::S_IFMT {
-            libc::S_IFREG | libc::S_IFDIR => w(generation(&node.node)),
+            libc::S_IFREG | libc::S_IFDIR => w(generation(&*w(self.tree.node(&node.rec))?)),
             _ => Err(werr(Errno(libc::ENOTTY))),
         }
     }
 
-    /// Applies, in this order: size (through the handle's descriptor for an
-    /// open file, so open-but-unlinked files work; else by opening the
-    /// node write-only, as QEMU's `local_truncate`), owner, mode, times.
+    /// Applies, through the open handle's descriptor when there is one (so
+    /// open-but-unlinked files work), else through the node's, in this
+    /// order: size (`ftruncate` of an open file, else by opening the node
+    /// write-only, as QEMU's `local_truncate`), owner, mode, times.
     /// (QEMU's order is mode, times, owner, size; here the owner change
     /// comes before `chmod` so that requested set-id bits survive it, and
     /// times come last so that requested times are not overwritten by the
@@ -374,50 +412,54 @@ impl Backend for NativeBackend {
         handle: Option<&NativeHandle>,
         set: &SetAttr,
     ) -> Result<()> {
+        let Some(h) = handle else {
+            let n = w(self.tree.node(&node.rec))?;
+            if let Some(size) = set.size {
+                w(truncate(&n, size))?;
+            }
+            return w(set_attrs(n.as_fd(), set));
+        };
         if let Some(size) = set.size {
-            match handle {
-                Some(h @ NativeHandle::File(_)) => w(ftruncate(h.file()?, size))?,
-                _ => w(truncate(&node.node, size))?,
+            match &h.kind {
+                HandleKind::File(fd) => w(ftruncate(fd, size))?,
+                HandleKind::Dir(_) => return Err(werr(Errno(libc::EISDIR))),
             }
         }
-        if set.uid.is_some() || set.gid.is_some() {
-            w(chown(&node.node, set.uid, set.gid))?;
-        }
-        if let Some(mode) = set.mode {
-            w(chmod(&node.node, mode))?;
-        }
-        if set.atime != EngineSetTime::Omit || set.mtime != EngineSetTime::Omit {
-            w(utimes(&node.node, set_time(set.atime), set_time(set.mtime)))?;
-        }
-        Ok(())
+        w(h.with_fd(|fd| set_attrs(fd, set)))
     }
 
     /// Opens with [`open`] (flags sanitised; special files `ENXIO`,
-    /// symbolic links `ELOOP`).  A directory gives a directory handle, so
-    /// that `Tlopen` then `Treaddir` works whichever call the engine uses.
+    /// symbolic links `ELOOP`) the file found at the node's place beneath
+    /// the export root (`ENOENT` if it is no longer there, `ESTALE` if
+    /// another file is; an unlinked file, which has no place anywhere, is
+    /// opened through the node's descriptor).  A directory gives a
+    /// directory handle, so that `Tlopen` then `Treaddir` works whichever
+    /// call the engine uses.  `EMFILE` when the descriptor budget is used
+    /// up and this backend holds its share of open handles.
     fn open(&self, node: &NativeNode, flags: i32) -> Result<NativeHandle> {
-        let st = w(stat(&node.node))?;
-        let fd = w(open(&node.node, flags))?;
-        Ok(if st.is_dir() {
-            NativeHandle::Dir {
-                node: Arc::clone(&node.node),
-                reader: Mutex::new(DirReader::from_fd(fd)),
-            }
+        let held = self.openable(&node.rec)?;
+        let st = w(stat(&held))?;
+        let token = w(HandleToken::take(self.tree.account()))?;
+        let fd = w(open(&held, flags))?;
+        let kind = if st.is_dir() {
+            HandleKind::Dir(Mutex::new(DirReader::from_fd(fd)))
         } else {
-            NativeHandle::File(fd)
-        })
+            HandleKind::File(fd)
+        };
+        Ok(self.handle(kind, &node.rec, token))
     }
 
+    /// As [`Backend::open`], for reading a directory.
     fn opendir(&self, node: &NativeNode) -> Result<NativeHandle> {
-        Ok(NativeHandle::Dir {
-            node: Arc::clone(&node.node),
-            reader: Mutex::new(w(DirReader::open(&node.node))?),
-        })
+        let held = self.openable(&node.rec)?;
+        let token = w(HandleToken::take(self.tree.account()))?;
+        let reader = w(DirReader::open(&held))?;
+        Ok(self.handle(HandleKind::Dir(Mutex::new(reader)), &node.rec, token))
     }
 
-    /// [`create_file`], then [`SecurityModel::finish_create`] with the
-    /// request's uid/gid and `mode` (which removes the file again if that
-    /// fails).
+    /// [`create_file`] in the directory found at its place beneath the
+    /// root, then [`SecurityModel::finish_create`] with the request's
+    /// uid/gid and `mode` (which removes the file again if that fails).
     fn create(
         &self,
         dir: &NativeNode,
@@ -426,31 +468,33 @@ impl Backend for NativeBackend {
         mode: u32,
         cred: &Cred,
     ) -> Result<(NativeNode, NativeHandle, Attr)> {
-        let (node, fd) = w(create_file(&dir.node, name, flags, mode & 0o7777))?;
+        let d = w(self.tree.verified(&dir.rec))?;
+        let token = w(HandleToken::take(self.tree.account()))?;
+        let (node, fd) = w(create_file(&d, name, flags, mode & 0o7777))?;
         w(self
             .model
-            .finish_create(&dir.node, name, &node, cred.uid, cred.gid, mode))?;
+            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
         let st = w(stat(&node))?;
-        Ok((
-            NativeNode::child(dir, node, name),
-            NativeHandle::File(fd),
-            attr_of(&st),
-        ))
+        let (rec, _) = self.tree.adopt(&dir.rec, name, Held::new(node), &st);
+        let handle = self.handle(HandleKind::File(fd), &rec, token);
+        Ok((NativeNode { rec }, handle, attr_of(&st)))
     }
 
     fn mkdir(&self, dir: &NativeNode, name: &[u8], mode: u32, cred: &Cred) -> Result<Attr> {
-        let node = w(mkdir(&dir.node, name, mode & 0o7777))?;
+        let d = w(self.tree.verified(&dir.rec))?;
+        let node = w(mkdir(&d, name, mode & 0o7777))?;
         w(self
             .model
-            .finish_create(&dir.node, name, &node, cred.uid, cred.gid, mode))?;
+            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
         Ok(attr_of(&w(stat(&node))?))
     }
 
     fn symlink(&self, dir: &NativeNode, name: &[u8], target: &[u8], cred: &Cred) -> Result<Attr> {
-        let node = w(symlink(&dir.node, name, target))?;
+        let d = w(self.tree.verified(&dir.rec))?;
+        let node = w(symlink(&d, name, target))?;
         w(self
             .model
-            .finish_create(&dir.node, name, &node, cred.uid, cred.gid, 0o777))?;
+            .finish_create(&d, name, &node, cred.uid, cred.gid, 0o777))?;
         Ok(attr_of(&w(stat(&node))?))
     }
 
@@ -462,21 +506,29 @@ impl Backend for NativeBackend {
         rdev: u64,
         cred: &Cred,
     ) -> Result<Attr> {
-        let node = w(mknod(&dir.node, name, mode, rdev))?;
+        let d = w(self.tree.verified(&dir.rec))?;
+        let node = w(mknod(&d, name, mode, rdev))?;
         w(self
             .model
-            .finish_create(&dir.node, name, &node, cred.uid, cred.gid, mode))?;
+            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
         Ok(attr_of(&w(stat(&node))?))
     }
 
+    /// Links the file found at `target`'s place (so a file the host moved
+    /// out of the export is not brought back in) into the directory.
     fn link(&self, target: &NativeNode, dir: &NativeNode, name: &[u8]) -> Result<()> {
-        w(link(&target.node, &dir.node, name))
+        let t = w(self.tree.verified(&target.rec))?;
+        let d = w(self.tree.verified(&dir.rec))?;
+        w(link(&t, &d, name))
     }
 
     fn readlink(&self, node: &NativeNode) -> Result<Vec<u8>> {
-        w(readlink(&node.node))
+        w(readlink(&*w(self.tree.node(&node.rec))?))
     }
 
+    /// Renames between the directories found at their places, then moves
+    /// the record of the renamed entry (so every fid at or under it
+    /// follows).
     fn rename(
         &self,
         olddir: &NativeNode,
@@ -484,87 +536,71 @@ impl Backend for NativeBackend {
         newdir: &NativeNode,
         newname: &[u8],
     ) -> Result<()> {
-        w(renameat(&olddir.node, oldname, &newdir.node, newname))
+        let o = w(self.tree.verified(&olddir.rec))?;
+        let n = if Arc::ptr_eq(&olddir.rec, &newdir.rec) {
+            Arc::clone(&o)
+        } else {
+            w(self.tree.verified(&newdir.rec))?
+        };
+        w(renameat(&o, oldname, &n, newname))?;
+        self.tree.moved(&olddir.rec, oldname, &newdir.rec, newname);
+        Ok(())
     }
 
     /// Renames the entry the node was reached by, checked like
     /// [`Backend::remove`] (`ENOENT`, `ESTALE`, `EBUSY` for the root); the
-    /// fid keeps its descriptor and records the new name.
+    /// fid keeps its node, whose record moves.
     fn rename_node(
         &self,
         node: &NativeNode,
         newdir: Option<&NativeNode>,
         newname: &[u8],
     ) -> Result<NativeNode> {
-        let (dir, name, _) = self.entry_of(node, libc::EBUSY)?;
-        let newdir = match newdir {
-            Some(d) => d.clone(),
-            None => NativeNode {
-                node: Arc::clone(&dir),
-                origin: None,
-            },
-        };
-        w(renameat(&dir, &name, &newdir.node, newname))?;
-        Ok(NativeNode::child(&newdir, Arc::clone(&node.node), newname))
-    }
-
-    /// Keeps the name each node was reached by in step with renames made
-    /// through the engine, so that a later Tremove or Trename of another
-    /// fid of the moved file finds it (9p.c fixes fid paths the same way).
-    /// The descriptor itself needs no fixing.
-    fn renamed(&self, node: &NativeNode, how: &Renamed<'_, NativeNode>) -> Option<NativeNode> {
-        let o = node.origin.as_ref()?;
-        let same_dir =
-            |a: &Arc<Node>, b: &Arc<Node>| Arc::ptr_eq(a, b) || a.same_inode(b).unwrap_or(false);
-        match how {
-            Renamed::At {
-                olddir,
-                oldname,
-                newdir,
-                newname,
-            } => (&*o.name == *oldname && same_dir(&o.dir, &olddir.node))
-                .then(|| NativeNode::child(newdir, Arc::clone(&node.node), newname)),
-            Renamed::Node { old, new } => {
-                let moved = match &old.origin {
-                    _ if Arc::ptr_eq(&node.node, &old.node) => true,
-                    Some(oo) => o.name == oo.name && same_dir(&o.dir, &oo.dir),
-                    None => false,
-                };
-                moved.then(|| NativeNode {
-                    node: Arc::clone(&node.node),
-                    origin: new.origin.clone(),
-                })
+        let Place {
+            dir, name, fd: d, ..
+        } = self.entry_of(node, libc::EBUSY)?;
+        let (newdir, n) = match newdir {
+            Some(nd) if !Arc::ptr_eq(&nd.rec, &dir) => {
+                (Arc::clone(&nd.rec), w(self.tree.verified(&nd.rec))?)
             }
-        }
+            _ => (Arc::clone(&dir), Arc::clone(&d)),
+        };
+        w(renameat(&d, &name, &n, newname))?;
+        self.tree.moved(&dir, &name, &newdir, newname);
+        Ok(node.clone())
     }
 
-    /// The name the node was reached by; `.` for the export root (9p.c:
-    /// the base name of the root path); for a directory reached by `..`,
-    /// found by scanning its parent.
+    /// The name of the node's place; `.` for the export root (9p.c: the
+    /// base name of the root path).
     fn name(&self, node: &NativeNode) -> Result<Vec<u8>> {
-        if let Some(o) = &node.origin {
-            return Ok(o.name.to_vec());
-        }
-        let st = w(stat(&node.node))?;
-        if self.is_root(&st) {
-            return Ok(b".".to_vec());
-        }
-        Ok(self.find_name(&node.node, &st)?.1.into_vec())
+        Ok(node
+            .rec
+            .name()
+            .map_or_else(|| b".".to_vec(), |n| n.to_vec()))
     }
 
     fn unlink(&self, dir: &NativeNode, name: &[u8], rmdir: bool) -> Result<()> {
-        w(unlinkat(&dir.node, name, rmdir))
+        let d = w(self.tree.verified(&dir.rec))?;
+        w(unlinkat(&d, name, rmdir))?;
+        self.tree.removed(&dir.rec, name);
+        Ok(())
     }
 
-    /// Unlinks the name the node was reached by (for a directory reached
-    /// by `..`, the entry of its parent found by scanning), after checking
-    /// that the name still refers to this file: `ENOENT` if the name is
-    /// gone, `ESTALE` if it now names another file (e.g. the file was
-    /// renamed and replaced).  The check and the unlink are two calls, as
-    /// in QEMU.  The export root gives `EINVAL` (QEMU: `unlinkat(".")`).
+    /// Unlinks the node's place, after checking that the name still
+    /// refers to this file: `ENOENT` if the name is gone, `ESTALE` if it
+    /// now names another file (e.g. the file was renamed and replaced).
+    /// The check and the unlink are two calls, as in QEMU.  The export
+    /// root gives `EINVAL` (QEMU: `unlinkat(".")`).
     fn remove(&self, node: &NativeNode) -> Result<()> {
-        let (dir, name, st) = self.entry_of(node, libc::EINVAL)?;
-        w(unlinkat(&dir, &name, st.is_dir()))
+        let Place {
+            dir,
+            name,
+            fd: d,
+            st,
+        } = self.entry_of(node, libc::EINVAL)?;
+        w(unlinkat(&d, &name, st.is_dir()))?;
+        self.tree.removed(&dir, &name);
+        Ok(())
     }
 
     /// `EISDIR` on a directory handle (what `read(2)` of a directory says).
@@ -587,15 +623,17 @@ impl Backend for NativeBackend {
         w(handle.with_fd(|fd| fsync(fd, datasync)))
     }
 
-    /// Seeks to `offset` and passes entries to `sink`; every call seeks, so
-    /// a refused entry comes again with the next call at the last accepted
-    /// entry's `next`.  With `want_attr`, entries are stat'ed by name
-    /// without following links and those that vanished meanwhile are
-    /// skipped; `..` of the export root reports the root itself (ino and
-    /// attributes), never the host directory above.  An error after some
-    /// entries were accepted ends the call successfully (the guest gets
-    /// them and meets the error at its next call); `EBADF` on a file
-    /// handle.
+    /// Checks first that the directory is still at its place beneath the
+    /// export root (`ENOENT`/`ESTALE` otherwise: a directory the host
+    /// moved away is not listed), then seeks to `offset` and passes
+    /// entries to `sink`; every call seeks, so a refused entry comes again
+    /// with the next call at the last accepted entry's `next`.  With
+    /// `want_attr`, entries are stat'ed by name without following links
+    /// and those that vanished meanwhile are skipped; `..` reports the
+    /// recorded parent (the export root's: the root itself), never the
+    /// host directory above.  An error after some entries were accepted
+    /// ends the call successfully (the guest gets them and meets the error
+    /// at its next call); `EBADF` on a file handle.
     fn readdir(
         &self,
         _dir: &NativeNode,
@@ -604,25 +642,26 @@ impl Backend for NativeBackend {
         want_attr: bool,
         sink: &mut dyn FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
-        let NativeHandle::Dir { node, reader } = handle else {
+        let HandleKind::Dir(reader) = &handle.kind else {
             return Err(werr(Errno(libc::EBADF)));
         };
+        let _here = w(self.tree.verified(&handle.rec))?;
         let mut reader = lock_reader(reader);
         // Cookies are opaque: the u64 goes back to the i64 it came from.
         w(reader.seek(offset as i64))?;
         let mut buf = [0u8; DIRENT_BUF];
         let mut delivered = false;
-        let fail = |e: Errno, delivered: bool| {
+        let fail = |e: WireErrno, delivered: bool| {
             if delivered {
                 Ok(())
             } else {
-                Err(werr(e))
+                Err(e)
             }
         };
         loop {
             let batch = match reader.read_batch(&mut buf) {
                 Ok(b) => b,
-                Err(e) => return fail(e, delivered),
+                Err(e) => return fail(werr(e), delivered),
             };
             let mut any = false;
             for e in batch {
@@ -630,18 +669,22 @@ impl Backend for NativeBackend {
                 let mut ino = e.ino;
                 let mut attr = None;
                 if e.name == b".." {
-                    match self.dotdot_attr(node) {
-                        Ok(st) => {
-                            ino = st.ino;
-                            attr = want_attr.then(|| attr_of(&st));
-                        }
+                    let up = match w(self.dotdot(&handle.rec)) {
+                        Ok(up) => up,
                         Err(err) => return fail(err, delivered),
+                    };
+                    ino = up.ino();
+                    if want_attr {
+                        match self.stat_of(&up) {
+                            Ok(st) => attr = Some(attr_of(&st)),
+                            Err(err) => return fail(err, delivered),
+                        }
                     }
                 } else if want_attr {
                     match stat_at(&*reader, e.name) {
                         Ok(st) => attr = Some(attr_of(&st)),
                         Err(Errno(libc::ENOENT)) => continue,
-                        Err(err) => return fail(err, delivered),
+                        Err(err) => return fail(werr(err), delivered),
                     }
                 }
                 let entry = DirEntry {
@@ -663,31 +706,35 @@ impl Backend for NativeBackend {
     }
 
     fn statfs(&self, node: &NativeNode) -> Result<WireStatFs> {
-        w(statfs(&node.node))
+        w(statfs(&*w(self.tree.node(&node.rec))?))
     }
 
     /// Through [`SecurityModel::getxattr`] (`EOPNOTSUPP` for namespaces the
     /// model does not pass through).
     fn getxattr(&self, node: &NativeNode, name: &[u8], buf: &mut [u8]) -> Result<usize> {
-        w(self.model.getxattr(&node.node, name, buf))
+        let n = w(self.tree.node(&node.rec))?;
+        w(self.model.getxattr(&n, name, buf))
     }
 
     /// Through [`SecurityModel::listxattr`]: only the names the model
     /// passes through.
     fn listxattr(&self, node: &NativeNode, buf: &mut [u8]) -> Result<usize> {
-        w(self.model.listxattr(&node.node, buf))
+        let n = w(self.tree.node(&node.rec))?;
+        w(self.model.listxattr(&n, buf))
     }
 
     /// Through [`SecurityModel::setxattr`]; `flags` above `i32::MAX` are
     /// `EINVAL`.
     fn setxattr(&self, node: &NativeNode, name: &[u8], value: &[u8], flags: u32) -> Result<()> {
         let flags = i32::try_from(flags).map_err(|_| werr(Errno(libc::EINVAL)))?;
-        w(self.model.setxattr(&node.node, name, value, flags))
+        let n = w(self.tree.node(&node.rec))?;
+        w(self.model.setxattr(&n, name, value, flags))
     }
 
     /// Through [`SecurityModel::removexattr`].
     fn removexattr(&self, node: &NativeNode, name: &[u8]) -> Result<()> {
-        w(self.model.removexattr(&node.node, name))
+        let n = w(self.tree.node(&node.rec))?;
+        w(self.model.removexattr(&n, name))
     }
 
     /// An open file description lock ([`setlk`]) on the handle's
@@ -724,6 +771,42 @@ impl Backend for NativeBackend {
             proc_id: c.pid as u32,
         }))
     }
+
+    /// Nodes are found by their place (the descriptor is a cache), so the
+    /// engine must keep a rename and the record update that follows it
+    /// atomic for the session's other requests: yes.  The records follow
+    /// renames made through the backend by themselves, so
+    /// [`Backend::renamed`] keeps its default.
+    fn nodes_are_paths(&self) -> bool {
+        true
+    }
+
+    /// Whether `node`'s place is `name` in `dir` (the engine then never
+    /// reclaims an open handle of it when `name` is unlinked: a reopen by
+    /// place would fail).
+    fn is_entry(&self, node: &NativeNode, dir: &NativeNode, name: &[u8]) -> bool {
+        node.rec.is_entry_of(&dir.rec, name)
+    }
+
+    /// [`NativeBackend::set_fids_max`], [`FIDS_MAX_DEFAULT`] by default.
+    fn fids_max(&self) -> Option<usize> {
+        self.fids_max
+    }
+}
+
+/// Owner, mode and times of `set` (in that order) on the file `fd` is a
+/// descriptor of.
+fn set_attrs(fd: BorrowedFd<'_>, set: &SetAttr) -> crate::Result<()> {
+    if set.uid.is_some() || set.gid.is_some() {
+        chown(fd, set.uid, set.gid)?;
+    }
+    if let Some(mode) = set.mode {
+        chmod(fd, mode)?;
+    }
+    if set.atime != EngineSetTime::Omit || set.mtime != EngineSetTime::Omit {
+        utimes(fd, set_time(set.atime), set_time(set.mtime))?;
+    }
+    Ok(())
 }
 
 /// The layer's lock type for a 9P `P9_LOCK_TYPE_*`; `EINVAL` otherwise.

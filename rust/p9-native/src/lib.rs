@@ -20,7 +20,17 @@
 //! Errors are raw Linux errnos ([`Errno`]), ready to go to the guest.
 //!
 //! [`NativeBackend`] (module [`backend`]) puts this layer behind the
-//! engine's `p9_engine::backend::Backend` trait.
+//! engine's `p9_engine::backend::Backend` trait.  There a fid is a place
+//! beneath the export root, with its `O_PATH` descriptor as a cache: names
+//! are looked up from the root's descriptor along the directory's place
+//! (`openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, or one
+//! `openat(O_NOFOLLOW)` per component), `..` is the recorded parent, and
+//! opening, listing and using a directory first check the file is still
+//! at its place, so a directory the host moves out of the export is no
+//! way out.  Descriptors of every backend of the process share one budget
+//! derived from `RLIMIT_NOFILE` ([`budget_stats`]): beyond it idle nodes
+//! give theirs back and are found again (and checked to be the same file)
+//! when used.
 //!
 //! `/proc` must be mounted: re-opening a node for I/O, `chmod`, extended
 //! attributes and the [`link`] fallback go through `/proc/self/fd/N`, the
@@ -28,15 +38,18 @@
 
 mod attr;
 pub mod backend;
+mod budget;
 mod dir;
 mod dirops;
 mod errno;
+mod fhandle;
 mod io;
 mod lock;
 mod node;
 mod open;
 mod resolve;
 mod security;
+mod tree;
 mod xattr;
 
 pub use attr::{
@@ -44,6 +57,7 @@ pub use attr::{
     SetTime, Stat, Timespec,
 };
 pub use backend::NativeBackend;
+pub use budget::{budget_stats, BudgetStats};
 pub use dir::{DirBatch, DirEntry, DirReader};
 pub use dirops::{link, mkdir, mknod, renameat, symlink, unlinkat};
 pub use errno::{Errno, Result};

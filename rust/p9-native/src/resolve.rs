@@ -153,6 +153,113 @@ pub(crate) fn open_beneath(
     Ok(owned(fd))
 }
 
+/// `PATH_MAX`: the longest path one `openat2` takes, NUL included.
+const PATH_MAX: usize = 4096;
+
+/// How often [`open_path_beneath`] retries an `openat2` that failed with
+/// `EAGAIN` (the kernel's answer to a scoped lookup racing a rename).
+const EAGAIN_RETRIES: usize = 8;
+
+/// Opens the file at the relative path `comps` (single, validated
+/// components: never empty, `.`, `..`, nor containing `/` or NUL)
+/// beneath the directory `root`, as an `O_PATH | O_NOFOLLOW | O_CLOEXEC`
+/// descriptor, following no symbolic link on the way (a final one is
+/// returned as the link itself).
+///
+/// With `openat2` (unless `fallback`, or the thread's test hook, asks for
+/// the other way): one call per `PATH_MAX` worth of components, each
+/// with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS` (which implies
+/// `RESOLVE_NO_MAGICLINKS`), each later chunk relative to the directory
+/// the previous one reached.  Otherwise a walk of one `openat` per
+/// component from `root`, `O_PATH | O_NOFOLLOW`, with `O_DIRECTORY` for
+/// all but the last.  Either way the result was reached from `root` by
+/// going down, never through a link: it is beneath `root` at the time of
+/// the lookup (a host rename concurrent with the lookup that moves a
+/// directory on the path elsewhere is the one way out, see the crate
+/// documentation).
+///
+/// # Errors
+///
+/// `EINVAL` for an empty `comps` or a component with NUL; otherwise the
+/// raw errno of the lookups: `ENOENT`, `ENOTDIR` (a component on the way
+/// is no directory), `ELOOP` (a symbolic link on the way, `openat2`),
+/// `EACCES`, `EMFILE`, ...
+pub(crate) fn open_path_beneath(
+    root: BorrowedFd<'_>,
+    comps: &[impl AsRef<[u8]>],
+    fallback: bool,
+) -> Result<OwnedFd> {
+    if comps.is_empty() {
+        return Err(Errno(libc::EINVAL));
+    }
+    let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    if !fallback && use_openat2() {
+        match open_chunks_openat2(root, comps, flags) {
+            Err(Errno(libc::ENOSYS)) => OPENAT2.store(OPENAT2_NO, Ordering::Relaxed),
+            other => return other,
+        }
+    }
+    let mut cur: Option<OwnedFd> = None;
+    for (i, comp) in comps.iter().enumerate() {
+        let c = CString::new(comp.as_ref()).map_err(|_| Errno(libc::EINVAL))?;
+        let dir = cur.as_ref().map_or(root, AsFd::as_fd);
+        let f = if i + 1 < comps.len() {
+            flags | libc::O_DIRECTORY
+        } else {
+            flags
+        };
+        // SAFETY: `c` is NUL-terminated and outlives the call; `dir` is a
+        // live descriptor; no mode argument without O_CREAT.
+        let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), f) })?;
+        cur = Some(owned(fd));
+    }
+    cur.ok_or(Errno(libc::EINVAL))
+}
+
+/// [`open_path_beneath`] with `openat2`, in chunks that fit `PATH_MAX`.
+fn open_chunks_openat2(
+    root: BorrowedFd<'_>,
+    comps: &[impl AsRef<[u8]>],
+    flags: libc::c_int,
+) -> Result<OwnedFd> {
+    let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    let mut cur: Option<OwnedFd> = None;
+    let mut path: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while i < comps.len() {
+        path.clear();
+        while i < comps.len() {
+            let c = comps[i].as_ref();
+            let sep = usize::from(!path.is_empty());
+            if !path.is_empty() && path.len() + sep + c.len() >= PATH_MAX {
+                break;
+            }
+            if sep == 1 {
+                path.push(b'/');
+            }
+            path.extend_from_slice(c);
+            i += 1;
+        }
+        let last = i == comps.len();
+        let c = CString::new(path.as_slice()).map_err(|_| Errno(libc::EINVAL))?;
+        let dir = cur.as_ref().map_or(root, AsFd::as_fd);
+        let f = if last {
+            flags
+        } else {
+            flags | libc::O_DIRECTORY
+        };
+        let mut tries = 0;
+        let fd = loop {
+            match raw_openat2(dir.as_raw_fd(), &c, f, resolve) {
+                Err(Errno(libc::EAGAIN)) if tries < EAGAIN_RETRIES => tries += 1,
+                other => break other?,
+            }
+        };
+        cur = Some(fd);
+    }
+    cur.ok_or(Errno(libc::EINVAL))
+}
+
 /// Looks up the single component `name` beneath the directory `dir` and
 /// returns it as an `O_PATH | O_NOFOLLOW | O_CLOEXEC` [`Node`].
 ///
@@ -187,11 +294,12 @@ pub(crate) fn lookup_c(dir: &Node, name: &CStr) -> Result<Node> {
 /// root: if `node` is `root` (same `st_dev` and `st_ino`), a new `Node`
 /// for `root` is returned, as QEMU does for `..` of the root.
 ///
-/// This is the engine's `..` for `Twalk`.  The parent is found through the
-/// kernel's `..` of the descriptor, not through any name, so it is correct
-/// even after renames.  (A directory the *host* moves out of the export
-/// takes its subtree, and so its `..`, with it; that is outside what the
-/// guest can cause.)
+/// The parent is found through the kernel's `..` of the descriptor, not
+/// through any name, so it is correct even after renames; but a directory
+/// the *host* moves out of the export takes its `..` with it, to wherever
+/// it went.  [`crate::NativeBackend`] therefore never uses this for
+/// `Twalk`: its `..` is the parent it recorded, and its lookups start at
+/// the export root.
 ///
 /// # Errors
 ///
@@ -294,6 +402,67 @@ mod tests {
             open_beneath(dir.as_fd(), c"..", flags).unwrap_err(),
             Errno(libc::EXDEV)
         );
+    }
+
+    /// Both ways of [`open_path_beneath`] follow no link on the way (a
+    /// final one is returned as the link), and paths longer than
+    /// `PATH_MAX` are opened in chunks.  The errno for a link on the way
+    /// tells which way was taken (`ELOOP`: `openat2`'s
+    /// `RESOLVE_NO_SYMLINKS`; `ENOTDIR`: `O_DIRECTORY | O_NOFOLLOW`).
+    #[test]
+    fn path_lookups_follow_no_link_either_way() {
+        use crate::dirops::{mkdir, symlink};
+        let base = format!("/dev/shm/p9-native-resolve-{}", std::process::id());
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(format!("{base}/a/b")).unwrap();
+        std::fs::write(format!("{base}/a/b/f"), b"f").unwrap();
+        std::os::unix::fs::symlink("a", format!("{base}/l")).unwrap();
+        std::os::unix::fs::symlink("/", format!("{base}/abs")).unwrap();
+        let root = Node::open_root(std::path::Path::new(&base)).unwrap();
+        // 24 levels of 200-byte names: 4824 bytes.
+        let long = "x".repeat(200);
+        let mut deep = Node::open_root(std::path::Path::new(&base)).unwrap();
+        for _ in 0..24 {
+            deep = mkdir(&deep, long.as_bytes(), 0o755).unwrap();
+        }
+        symlink(&deep, b"end", b"target").unwrap();
+        let mut long_path: Vec<&str> = vec![&long; 24];
+        long_path.push("end");
+        let ino = |fd: &OwnedFd| fstat(fd.as_fd()).unwrap().st_ino;
+        let f_ino = std::fs::metadata(format!("{base}/a/b/f")).unwrap().ino();
+        use std::os::unix::fs::MetadataExt;
+        let mut link_errors = Vec::new();
+        for fallback in [false, true] {
+            let r = root.as_fd();
+            assert_eq!(
+                ino(&open_path_beneath(r, &["a", "b", "f"], fallback).unwrap()),
+                f_ino
+            );
+            let e = open_path_beneath(r, &["l", "b", "f"], fallback).unwrap_err();
+            assert!(
+                e == Errno(libc::ELOOP) || e == Errno(libc::ENOTDIR),
+                "{e:?}"
+            );
+            link_errors.push(e);
+            assert!(open_path_beneath(r, &["abs", "etc"], fallback).is_err());
+            let l = open_path_beneath(r, &["l"], fallback).unwrap();
+            assert_eq!(file_type(fstat(l.as_fd()).unwrap().st_mode), libc::S_IFLNK);
+            let end = open_path_beneath(r, &long_path, fallback).unwrap();
+            assert_eq!(
+                file_type(fstat(end.as_fd()).unwrap().st_mode),
+                libc::S_IFLNK
+            );
+            assert_eq!(
+                open_path_beneath(r, &[] as &[&str], fallback).unwrap_err(),
+                Errno(libc::EINVAL)
+            );
+        }
+        if openat2_supported() {
+            assert_eq!(link_errors, [Errno(libc::ELOOP), Errno(libc::ENOTDIR)]);
+        }
+        drop((root, deep));
+        // remove_dir_all copes with the deep tree (it works by descriptor).
+        std::fs::remove_dir_all(&base).unwrap();
     }
 
     #[test]

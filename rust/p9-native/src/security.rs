@@ -73,7 +73,7 @@ impl SecurityModel {
                 }
             }
             if ft != libc::S_IFLNK {
-                chmod_known(node, st.st_mode, mode & 0o7777)?;
+                chmod_known(node.as_fd(), st.st_mode, mode & 0o7777)?;
             }
             Ok(())
         };

@@ -192,7 +192,7 @@ fn create_write_read_round_trip() {
     b.fsync(&dh, false).unwrap();
     // open() of a directory gives a directory handle too.
     let dh2 = b.open(&root, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
-    assert!(matches!(dh2, NativeHandle::Dir { .. }));
+    assert!(dh2.is_dir());
     assert_eq!(b.opendir(&f).unwrap_err(), ENOTDIR);
     // readdir on a file handle.
     assert_eq!(

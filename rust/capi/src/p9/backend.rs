@@ -38,10 +38,19 @@ fn into_handle(kind: BackendKind, out: *mut *mut QrsP9Backend) -> i32 {
 
 /// Make a native passthrough backend serving the host directory `root`
 /// (a NUL-terminated path) with security model `model`
-/// (`QRS_P9_SECURITY_*`): one `O_PATH` descriptor per fid, lookups that
-/// cannot leave `root`, special files never opened.  On success `*out` is
-/// a new backend owned by the caller (pass it to `qrs_p9_server_new` or
-/// `qrs_p9_backend_free`).
+/// (`QRS_P9_SECURITY_*`): fids are places beneath `root` (names are looked
+/// up from `root`, `..` is the recorded parent, so nothing outside `root`
+/// is reached even when the host moves directories out of it), special
+/// files are never opened.  Each fid caches an `O_PATH` descriptor; the
+/// native backends of a process together hold at most `RLIMIT_NOFILE -
+/// min(400, RLIMIT_NOFILE / 3)` descriptors (open files included): beyond
+/// that, idle fids give theirs back and are found again when used
+/// (`-ENOENT` if their file is gone, `-ESTALE` if another file took its
+/// place), and new open files of a session holding its share get
+/// `-EMFILE`.  A session over this backend holds at most 65536 fids (a
+/// smaller `QrsP9Config.fids_max` wins; `-ENFILE` beyond).  On success
+/// `*out` is a new backend owned by the caller (pass it to
+/// `qrs_p9_server_new` or `qrs_p9_backend_free`).
 ///
 /// Returns 0, `-EINVAL` if `root` or `out` is NULL or `model` is unknown,
 /// or the negative errno of opening `root` (e.g. `-ENOENT`, `-ENOTDIR`).
