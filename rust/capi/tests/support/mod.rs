@@ -1238,6 +1238,7 @@ pub fn serve_with(fs: &Arc<LocalFs>, ops: &QrsP9BackendOps, multidevs: u32) -> C
         throttle: None,
         session: None,
         trace: None,
+        room: None,
     };
     let mut server: *mut QrsP9Server = std::ptr::null_mut();
     // SAFETY: readable config and transport, an unused backend, a
