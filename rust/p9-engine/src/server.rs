@@ -137,13 +137,14 @@ impl Ticket {
     /// started (for a host dropping the queued work of a session whose
     /// peer went away).
     pub fn cancel(&self) {
-        self.req.cancelled.store(true, Ordering::Relaxed);
+        self.req.drop_unstarted();
     }
 
-    /// Whether the request was cancelled (by a Tflush, or
-    /// [`Ticket::cancel`]): [`Server::handle`] will not run it.
+    /// Whether [`Server::handle`] will finish the request at once with no
+    /// reply: a request other than a Tflush that a Tflush named, or any
+    /// request [`Ticket::cancel`] dropped.
     pub fn is_cancelled(&self) -> bool {
-        self.req.is_cancelled()
+        self.req.skips()
     }
 
     /// For thread-mode hosts, so that a Tflush never parks a thread while
@@ -167,7 +168,7 @@ impl Ticket {
         payload: P,
         then: impl FnOnce(Ticket, P) + Send + 'static,
     ) -> Result<(), (Ticket, P)> {
-        let Some(target) = self.req.target.clone() else {
+        let Some(target) = self.req.target.clone().filter(|_| !self.req.skips()) else {
             return Err((self, payload));
         };
         let mut slot = Some((self, payload, then));
@@ -330,9 +331,14 @@ struct Done {
 
 /// The shared state of one in-flight request.
 pub(crate) struct Request {
-    /// Set by Tflush: the request stops at its next check point, or never
-    /// starts.
+    /// Set by Tflush (or the host): the request stops at its next check
+    /// point, or never starts (a Tflush still starts: see `dropped`).
     cancelled: AtomicBool,
+    /// Set by the host ([`Ticket::cancel`], [`Server::cancel_all`]): not
+    /// even a Tflush starts.
+    dropped: AtomicBool,
+    /// A Tflush (whatever its target).
+    is_flush: bool,
     /// A Tflush: the request it names, found when it arrived.  Only a
     /// request that arrived earlier can be one, so the requests Tflushes
     /// wait for form no cycle.
@@ -343,6 +349,19 @@ pub(crate) struct Request {
 impl Request {
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Whether it is to finish unstarted, with no reply.  A Tflush named
+    /// by a later Tflush still runs and answers (as in 9p.c): a client
+    /// learns from its Rflush that the request it named is over, and the
+    /// later Tflush's Rflush follows it.
+    fn skips(&self) -> bool {
+        self.dropped.load(Ordering::Relaxed) || (self.is_cancelled() && !self.is_flush)
+    }
+
+    fn drop_unstarted(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        self.dropped.store(true, Ordering::Relaxed);
     }
 }
 
@@ -637,6 +656,7 @@ impl<B: Backend> Server<B> {
         // Tflushes naming each other cannot wait for each other), and a
         // Tflush naming its own tag waits for nothing (9p.c warns and
         // answers).
+        let is_flush = header.is_some_and(|h| h.typ == p9_wire::msgtype::TFLUSH);
         let oldtag = header
             .filter(|h| h.typ == p9_wire::msgtype::TFLUSH && h.size == 9 && req.len() == 9)
             .and_then(|h| {
@@ -655,6 +675,8 @@ impl<B: Backend> Server<B> {
             }
             let state = Arc::new(Request {
                 cancelled: AtomicBool::new(false),
+                dropped: AtomicBool::new(false),
+                is_flush,
                 target,
                 done: WaitCell::new(Done::default()),
             });
@@ -676,7 +698,7 @@ impl<B: Backend> Server<B> {
     pub fn cancel_all(&self) {
         self.active.with(|a| {
             for r in a.tags.values() {
-                r.cancelled.store(true, Ordering::Relaxed);
+                r.drop_unstarted();
             }
         });
     }
@@ -700,7 +722,7 @@ impl<B: Backend> Server<B> {
         let sent = match tag {
             // Flushed (or dropped by the host) before it started: it never
             // starts and gets no reply.
-            Some(_) if state.is_cancelled() => {
+            Some(_) if state.skips() => {
                 self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
                 None
             }
@@ -828,6 +850,7 @@ impl<B: Backend> Server<B> {
     /// Tflush: wait until the request it named when it arrived (already
     /// cancelled then) is finished (its reply pushed, or dropped).  That
     /// request arrived earlier, so no chain of Tflushes waits in a cycle.
+    /// A Tflush named by a later Tflush waits and answers all the same.
     pub(crate) fn flush(&self, own: &Request) {
         if let Some(target) = &own.target {
             target.done.wait_for(|d| d.done.then_some(()));
