@@ -304,6 +304,9 @@ fn bytes_in_flight_are_bounded() {
         assert!(h.try_submit_job(raw(&read(4000), 2, &done)).is_ok());
         let back = h.try_submit_job(raw(&read(4000), 3, &done)).unwrap_err();
         assert_eq!(back.reason, Refusal::Full);
+        // The request bound has room and 0 bytes fit, but after a refusal
+        // waiting for room waits for a request to finish (no busy retry).
+        assert!(!h.wait_room(0, Some(Duration::from_millis(50))));
         let small = Tmessage::Write {
             fid,
             offset: 0,

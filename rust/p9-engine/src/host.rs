@@ -621,16 +621,20 @@ impl<B: Backend> ThreadHost<B> {
     }
 
     /// Wait until a request costing `cost` bytes fits in the session's
-    /// bounds (or it is closed), for at most `timeout` (`None`: for ever).
-    /// Returns whether it fits (or is closed).  Must not be called from a
-    /// pool thread.
+    /// bounds and, if a submission was refused, a request has finished
+    /// since (so that retrying always follows progress, whatever `cost`
+    /// the caller guessed), or the session is closed; for at most
+    /// `timeout` (`None`: for ever).  Returns false on timeout.  Must not
+    /// be called from a pool thread.
     pub fn wait_room(&self, cost: usize, timeout: Option<Duration>) -> bool {
         let s = &self.session;
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut q = s.lock();
         q.waiters += 1;
         let fits = loop {
-            if s.fits(&q, cost) {
+            // After a refusal, a request must finish first (which clears
+            // `refused`): a retry then always follows some progress.
+            if q.closed || (!q.refused && s.fits(&q, cost)) {
                 break true;
             }
             match deadline {

@@ -981,17 +981,19 @@ pub unsafe extern "C" fn qrs_p9_submit(
     })
 }
 
-/// Thread mode: wait until a request of `bytes` bytes (its cost, see
-/// `QrsP9Config.max_bytes`; 0 for "any request") would be taken by
-/// `qrs_p9_submit`, for at most `timeout_ms` milliseconds (negative: no
-/// limit), parking the calling thread.  For hosts with a thread per
-/// transport; an event loop uses the transport's `room` hook instead.
-/// Another thread may take the room first: `qrs_p9_submit` may still
-/// return `-EAGAIN`.
+/// Thread mode: wait until a request costing `bytes` bytes (see
+/// `QrsP9Config.max_bytes`; 0 for "any request") fits in the server's
+/// bounds and, if `qrs_p9_submit` returned `-EAGAIN`, a request has
+/// finished since (so a retry always follows progress, whatever `bytes`
+/// said), for at most `timeout_ms` milliseconds (negative: no limit),
+/// parking the calling thread.  For hosts with a thread per transport;
+/// an event loop uses the transport's `room` hook instead.  The retry may
+/// still return `-EAGAIN` (the request did not fit yet, or another thread
+/// took the room): then wait again.
 ///
-/// Returns 0 (there is room, or the server was shut down: submitting then
-/// fails with `-EPIPE`); `-ETIMEDOUT`; `-EINVAL` if `server` is NULL;
-/// `-EOPNOTSUPP` in coroutine mode.
+/// Returns 0 (there may be room, or the server was shut down: submitting
+/// then fails with `-EPIPE`); `-ETIMEDOUT`; `-EINVAL` if `server` is
+/// NULL; `-EOPNOTSUPP` in coroutine mode.
 ///
 /// # Safety
 /// `server` is NULL or a live server; not called from a transport or
