@@ -64,6 +64,16 @@
 #define QRS_P9_MULTIDEVS_FORBID 2
 
 /**
+ * The default of `QrsP9Config.max_requests`.
+ */
+#define QRS_P9_MAX_REQUESTS_DEFAULT 256
+
+/**
+ * The default of `QrsP9Config.max_bytes` (8 MiB).
+ */
+#define QRS_P9_MAX_BYTES_DEFAULT (8 << 20)
+
+/**
  * `QrsP9BackendOps.flags`: paths are `/`-separated NUL-terminated names
  * under the export (QEMU's `V9FS_PATHNAME_FSCONTEXT`, set by 9p-local).
  * The engine then serialises renames against other requests, fixes the
@@ -91,6 +101,12 @@
  * A backend, before a server takes it (opaque).
  */
 typedef struct QrsP9Backend QrsP9Backend;
+
+/**
+ * A pool of request threads that many thread-mode servers share
+ * (`qrs_p9_pool_new`, `qrs_p9_server_new_on_pool`) (opaque).
+ */
+typedef struct QrsP9Pool QrsP9Pool;
 
 /**
  * A received request, to be run by `qrs_p9_handle` (opaque).
@@ -498,13 +514,33 @@ typedef struct {
   uint32_t open_high_water;
   /**
    * 0: coroutine mode (`qrs_p9_receive`, `qrs_p9_handle`); else thread
-   * mode with this many request threads (`qrs_p9_submit`).
+   * mode with a pool of this many request threads of the server's own
+   * (`qrs_p9_submit`).  Ignored by `qrs_p9_server_new_on_pool` (thread
+   * mode on that pool's threads).
    */
   uint32_t threads;
   /**
    * Non-zero: refuse every change with `EROFS` (`readonly=on`).
    */
   uint8_t readonly;
+  /**
+   * Thread mode: bound on the requests in flight (submitted with
+   * `qrs_p9_submit` and not yet completed); beyond it `qrs_p9_submit`
+   * returns `-EAGAIN`.  0: no bound.  Default 256
+   * (`QRS_P9_MAX_REQUESTS_DEFAULT`).  Ignored in coroutine mode (the
+   * host's queue bounds it: QEMU's virtqueue).
+   */
+  uint32_t max_requests;
+  /**
+   * Thread mode: bound on the bytes the requests in flight cost: each
+   * costs its length plus, for Tread and Treaddir, the count it asks
+   * (capped to msize), which its reply may take.  Beyond it
+   * `qrs_p9_submit` returns `-EAGAIN`, except that a request is always
+   * taken when none is in flight (so one bigger than the bound still
+   * runs, alone).  0: no bound.  Default 8 MiB
+   * (`QRS_P9_MAX_BYTES_DEFAULT`).  Ignored in coroutine mode.
+   */
+  uint64_t max_bytes;
 } QrsP9Config;
 
 /**
@@ -577,6 +613,18 @@ typedef struct {
    * call the server.
    */
   void (*trace)(void *opaque, void *pdu, uint8_t reply, int32_t err);
+  /**
+   * Optional (NULL: not used), thread mode: `qrs_p9_submit` refused a
+   * request with `-EAGAIN` (the server was at its bounds) and a request
+   * has finished since, so there may be room: submit the refused
+   * request again (which may be refused again: then this is called
+   * again later).  Called once per refusal at most, on a server thread
+   * just after a request finished, with no lock of the server held.
+   * Must not block; may call `qrs_p9_submit` (an event loop would
+   * rather wake itself, e.g. with an eventfd).  Not called after
+   * `qrs_p9_server_shutdown`.
+   */
+  void (*room)(void *opaque);
 } QrsP9Transport;
 
 /**
@@ -616,6 +664,15 @@ typedef struct {
    * Requests received and not yet finished.
    */
   uint64_t active;
+  /**
+   * Thread mode: what the requests in flight cost, in bytes (see
+   * `QrsP9Config.max_bytes`); 0 in coroutine mode.
+   */
+  uint64_t inflight_bytes;
+  /**
+   * Thread mode: submissions refused with `-EAGAIN` so far.
+   */
+  uint64_t refused;
 } QrsP9Stats;
 
 /**
@@ -779,7 +836,8 @@ void qrs_p9_backend_free(QrsP9Backend *backend);
  * Fill `*config` with the defaults: msize up to QEMU's virtio limit
  * (`(1024 - 2) * 4096`), both dialects, `multidevs=warn`, 1024 xattr fids,
  * the engine's fid bound, reclaim from `RLIMIT_NOFILE`, coroutine mode,
- * writable.  NULL is ignored.  Thread-safe.
+ * writable, and (thread mode) at most 256 requests and 8 MiB in flight.
+ * NULL is ignored.  Thread-safe.
  *
  * # Safety
  * `config` is NULL or writable.
@@ -790,8 +848,8 @@ void qrs_p9_config_init(QrsP9Config *config);
  * Make a server for `backend` with `config` (copied), sending replies
  * through `transport` (copied) with `opaque`.  The server takes
  * `backend`, also when it fails.  Thread mode starts `config->threads`
- * threads.  On success `*out` is the new server, owned by the caller
- * (`qrs_p9_server_free`).
+ * threads, the server's own.  On success `*out` is the new server, owned
+ * by the caller (`qrs_p9_server_free`).
  *
  * Returns 0; `-EINVAL` if a pointer, `transport->reply_buffers` or
  * `transport->complete` is NULL, or
@@ -808,10 +866,65 @@ void qrs_p9_config_init(QrsP9Config *config);
 int32_t qrs_p9_server_new(const QrsP9Config *config, QrsP9Backend *backend, const QrsP9Transport *transport, void *opaque, QrsP9Server **out);
 
 /**
+ * Make a thread-mode server as `qrs_p9_server_new` does, whose requests
+ * run on `pool`'s threads (shared with the other servers on it) instead
+ * of threads of its own; `config->threads` is ignored.  Its bounds
+ * (`config->max_requests`, `config->max_bytes`) are its own, and the
+ * pool serves its servers in turn (one request each), so a flood on one
+ * server does not starve the others.  The server keeps the pool alive
+ * until `qrs_p9_server_free` (freeing the pool handle first is fine).
+ *
+ * Returns as `qrs_p9_server_new`; `-EINVAL` also if `pool` is NULL.
+ *
+ * # Safety
+ * As for `qrs_p9_server_new`; `pool` is NULL or a live pool.  The
+ * transport's functions may be called from the pool's threads.
+ */
+int32_t qrs_p9_server_new_on_pool(const QrsP9Config *config, const QrsP9Pool *pool, QrsP9Backend *backend, const QrsP9Transport *transport, void *opaque, QrsP9Server **out);
+
+/**
+ * Make a pool of `threads` request threads (0: one per CPU, at least 2)
+ * for thread-mode servers to share (`qrs_p9_server_new_on_pool`).  On
+ * success `*out` is the pool, owned by the caller (`qrs_p9_pool_free`).
+ * The threads are named `p9-host-N` and inherit the caller's signal
+ * mask.  Thread-safe.
+ *
+ * Returns 0; `-EINVAL` if `out` is NULL; `-EAGAIN` if a thread cannot be
+ * created.
+ *
+ * # Safety
+ * `out` is NULL or writable.
+ */
+int32_t qrs_p9_pool_new(uint32_t threads, QrsP9Pool **out);
+
+/**
+ * How many threads `pool` runs; 0 if `pool` is NULL.  Thread-safe.
+ *
+ * # Safety
+ * `pool` is NULL or a live pool.
+ */
+uint32_t qrs_p9_pool_threads(const QrsP9Pool *pool);
+
+/**
+ * Let go of the caller's handle on `pool`.  The threads stop (and are
+ * joined) once the handle and every server made on the pool are freed:
+ * here if none is left, else in the last `qrs_p9_server_free`.  NULL is
+ * ignored.
+ *
+ * # Safety
+ * `pool` is NULL or a live pool, not used by the caller afterwards (the
+ * servers on it keep working); not called from a transport or backend
+ * function.
+ */
+void qrs_p9_pool_free(QrsP9Pool *pool);
+
+/**
  * Free a server and its backend.  Thread mode: requests already submitted
- * run to completion first, then the threads are joined.  Coroutine mode:
- * no request may be in flight (call `qrs_p9_server_reset` first).  NULL
- * is ignored.
+ * run to completion first (after `qrs_p9_server_shutdown`: the queued
+ * ones complete unrun), then the server's own threads are joined (on a
+ * shared pool: the pool's threads are joined if the pool's handle was
+ * freed and this was its last server).  Coroutine mode: no request may be
+ * in flight (call `qrs_p9_server_reset` first).  NULL is ignored.
  *
  * # Safety
  * `server` is NULL or a live server from `qrs_p9_server_new`, not used by
@@ -887,18 +1000,68 @@ void qrs_p9_handle(const QrsP9Server *server, QrsP9Request *request);
 
 /**
  * Thread mode: a request arrived (as for `qrs_p9_receive`); it runs on
- * one of the server's threads, which call the transport's
- * `reply_buffers` and `complete` for it.  Requests start in submission
- * order; call it from one thread per transport, or serialise the calls.
+ * one of the server's (or its pool's) threads, which call the
+ * transport's `reply_buffers` and `complete` for it.  Requests start in
+ * submission order; call it from one thread per transport, or serialise
+ * the calls.
  *
- * Returns 0; `-EINVAL` as for `qrs_p9_receive`; `-EOPNOTSUPP` in
- * coroutine mode.  On failure `complete` is not called.
+ * Back-pressure: when the server already has `config->max_requests`
+ * requests in flight, or taking this one would exceed
+ * `config->max_bytes`, the request is not taken and `-EAGAIN` is
+ * returned: keep it, stop reading the transport, and submit it again
+ * once there is room (the transport's `room` hook says when, or wait
+ * with `qrs_p9_server_wait_room`).  A request is always taken when none
+ * is in flight.
+ *
+ * Returns 0; `-EINVAL` as for `qrs_p9_receive`; `-EAGAIN` at the bounds;
+ * `-EPIPE` after `qrs_p9_server_shutdown`; `-EOPNOTSUPP` in coroutine
+ * mode.  On failure the request is not taken: `complete` is not called
+ * for it.
  *
  * # Safety
  * As for `qrs_p9_receive`; `pdu` and the request's memory may be used by
  * the server's threads until `complete`.
  */
 int32_t qrs_p9_submit(const QrsP9Server *server, void *pdu, const struct iovec *req, size_t niov);
+
+/**
+ * Thread mode: wait until a request costing `bytes` bytes (see
+ * `QrsP9Config.max_bytes`; 0 for "any request") fits in the server's
+ * bounds and, if `qrs_p9_submit` returned `-EAGAIN`, a request has
+ * finished since (so a retry always follows progress, whatever `bytes`
+ * said), for at most `timeout_ms` milliseconds (negative: no limit),
+ * parking the calling thread.  For hosts with a thread per transport;
+ * an event loop uses the transport's `room` hook instead.  The retry may
+ * still return `-EAGAIN` (the request did not fit yet, or another thread
+ * took the room): then wait again.
+ *
+ * Returns 0 (there may be room, or the server was shut down: submitting
+ * then fails with `-EPIPE`); `-ETIMEDOUT`; `-EINVAL` if `server` is
+ * NULL; `-EOPNOTSUPP` in coroutine mode.
+ *
+ * # Safety
+ * `server` is NULL or a live server; not called from a transport or
+ * backend function.
+ */
+int32_t qrs_p9_server_wait_room(const QrsP9Server *server, size_t bytes, int64_t timeout_ms);
+
+/**
+ * Thread mode: the transport's peer is gone (the connection closed).
+ * Requests submitted and not started are dropped: they never run, and
+ * each is completed with no reply (`complete(pdu, 0)`) soon, on a server
+ * thread; running requests are cancelled at their next check point (a
+ * backend call not yet made is not made) and complete as usual; later
+ * `qrs_p9_submit` calls fail with `-EPIPE`.  Does not wait: free the
+ * server afterwards (`qrs_p9_server_free` waits for the running
+ * requests).  Thread-safe.
+ *
+ * Returns 0; `-EINVAL` if `server` is NULL; `-EOPNOTSUPP` in coroutine
+ * mode.
+ *
+ * # Safety
+ * `server` is NULL or a live server.
+ */
+int32_t qrs_p9_server_shutdown(const QrsP9Server *server);
 
 /**
  * Register the host's slot hook: `hook()` returns the address of the

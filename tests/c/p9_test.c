@@ -52,6 +52,7 @@ typedef struct Pdu {
     size_t reply_len;
     bool done;
     unsigned seq;               /* completion order, from 1 */
+    unsigned gseq;              /* completion order across connections */
     QrsP9Request *r;
     unsigned traced;            /* trace calls (hooks) */
     uint8_t trace_reply;
@@ -76,7 +77,11 @@ typedef struct Hooks {
 } Hooks;
 
 /* conn_new_full() flags. */
-enum { CONN_NATIVE = 1, CONN_HOOKS = 2, CONN_NO_FSTAT = 4, CONN_NO_GEN = 8 };
+enum { CONN_NATIVE = 1, CONN_HOOKS = 2, CONN_NO_FSTAT = 4, CONN_NO_GEN = 8,
+       CONN_ROOM = 16 };
+
+/* conn_new_full() makes thread-mode servers on this pool when set. */
+static QrsP9Pool *conn_pool;
 
 struct Conn {
     Mode mode;
@@ -98,6 +103,9 @@ struct Conn {
 };
 
 /* ---- transport ---- */
+
+static unsigned global_seq;     /* completions, across connections */
+static unsigned room_calls;     /* the transport's room hook */
 
 static void check_thread(Conn *conn)
 {
@@ -182,6 +190,7 @@ static void t_complete(void *opaque, void *pdu_, size_t len)
     pdu->nbufs = 0;
     free(pdu->req);
     pdu->req = NULL;
+    pdu->gseq = __atomic_add_fetch(&global_seq, 1, __ATOMIC_SEQ_CST);
     pthread_mutex_lock(&conn->lock);
     pdu->seq = ++conn->completed;
     pdu->done = true;
@@ -262,6 +271,18 @@ static void t_trace(void *opaque, void *pdu_, uint8_t reply, int32_t err)
     pdu->trace_reply = reply;
     pdu->trace_err = err;
 }
+
+static void t_room(void *opaque)
+{
+    (void)opaque;
+    __atomic_fetch_add(&room_calls, 1, __ATOMIC_SEQ_CST);
+}
+
+static const QrsP9Transport transport_room = {
+    .reply_buffers = t_reply_buffers,
+    .complete = t_complete,
+    .room = t_room,
+};
 
 static const QrsP9Transport transport_hooks = {
     .reply_buffers = t_reply_buffers,
@@ -420,8 +441,16 @@ static Conn *conn_new_full(Mode mode, unsigned flags, QrsP9Config *cfg)
     }
     CHECK(r == 0);
     conn->hooks = flags & CONN_HOOKS;
-    r = qrs_p9_server_new(cfg, b, conn->hooks ? &transport_hooks : &transport,
-                          conn, &conn->server);
+    if (mode == MODE_THREAD && conn_pool) {
+        r = qrs_p9_server_new_on_pool(cfg, conn_pool, b,
+                                      flags & CONN_ROOM ? &transport_room : &transport,
+                                      conn, &conn->server);
+    } else {
+        r = qrs_p9_server_new(cfg, b,
+                              conn->hooks ? &transport_hooks
+                              : flags & CONN_ROOM ? &transport_room : &transport,
+                              conn, &conn->server);
+    }
     CHECK(r == 0);
     if (r != 0) {
         fprintf(stderr, "  qrs_p9_server_new: %d\n", r);
@@ -2100,6 +2129,482 @@ static void t_api_errors(void)
     conn_free(conn);
 }
 
+
+/* ---- Tflushes naming Tflushes ---- */
+
+/*
+ * Receive a request without running it yet: coroutine mode creates its
+ * coroutine only in conn_start() (a host may receive several requests in
+ * arrival order before running any); thread mode submits it.
+ */
+static Pdu *conn_queue(Conn *conn, const uint8_t *req, size_t len)
+{
+    Pdu *pdu;
+    int r;
+
+    if (conn->mode == MODE_THREAD) {
+        return conn_send(conn, req, len);
+    }
+    pdu = calloc(1, sizeof(*pdu));
+    pdu->conn = conn;
+    pdu->req = malloc(len);
+    memcpy(pdu->req, req, len);
+    pdu->req_iov[0].iov_base = pdu->req;
+    pdu->req_iov[0].iov_len = len;
+    r = qrs_p9_receive(conn->server, pdu, pdu->req_iov, 1, &pdu->r);
+    CHECK(r == 0);
+    if (r != 0) {
+        free(pdu->req);
+        free(pdu);
+        return NULL;
+    }
+    return pdu;
+}
+
+static void conn_start(Conn *conn, Pdu *pdu)
+{
+    if (conn->mode == MODE_CO && pdu) {
+        co_enter(co_create(co_handle, pdu));
+    }
+}
+
+/* Wait (bounded) for @pdu without waiting for every coroutine. */
+static bool conn_wait_one(Conn *conn, Pdu *pdu)
+{
+    struct timespec ts = { 0, 1000 * 1000 };
+    int i;
+
+    for (i = 0; i < WAIT_SECONDS * 1000; i++) {
+        if (__atomic_load_n(&pdu->done, __ATOMIC_SEQ_CST)) {
+            return true;
+        }
+        if (conn->mode == MODE_CO) {
+            cohome_poll(cohome_self(), 100);
+        }
+        nanosleep(&ts, NULL);
+    }
+    CHECK(pdu->done);
+    return false;
+}
+
+static Pdu *send_tread(Conn *conn, uint16_t tag, uint32_t fid, bool queue)
+{
+    uint8_t buf[64];
+    P9Msg m;
+    size_t len;
+
+    p9m_begin(&m, buf, sizeof(buf), P9_TREAD, tag);
+    p9m_u32(&m, fid);
+    p9m_u64(&m, 0);
+    p9m_u32(&m, 8);
+    len = p9m_end(&m);
+    return queue ? conn_queue(conn, buf, len) : conn_send(conn, buf, len);
+}
+
+static Pdu *send_getattr(Conn *conn, uint16_t tag)
+{
+    uint8_t buf[64];
+    P9Msg m;
+    size_t len;
+
+    p9m_begin(&m, buf, sizeof(buf), P9_TGETATTR, tag);
+    p9m_u32(&m, 0);
+    p9m_u64(&m, P9_GETATTR_BASIC);
+    len = p9m_end(&m);
+    return conn_send(conn, buf, len);
+}
+
+enum { MAX_FLUSHES = 8 };
+
+/*
+ * Tflushes (tag, oldtag) received back to back before any runs: thread
+ * mode holds both server threads in blocking reads meanwhile; coroutine
+ * mode receives them all, then starts their coroutines.  Each must end
+ * with its Rflush (as in 9p.c, even one a later Tflush named), and the
+ * Tflush a later one named answers first.  Later requests are answered
+ * and the server resets.
+ */
+static void flush_scenario(Mode mode, const uint16_t (*fl)[2], int n)
+{
+    Conn *conn = conn_new(mode, false);
+    P9Client *c = &conn->c;
+    Pdu *blk[2] = { NULL, NULL }, *p[MAX_FLUSHES];
+    P9Attr a;
+    uint8_t buf[64];
+    P9Reader r;
+    int i, j;
+
+    session(conn);
+    if (mode == MODE_THREAD) {
+        for (i = 0; i < 2; i++) {
+            CHECK(p9_walk_path(c, 0, 1 + i, "Flush/BlockingRead", NULL) == 0);
+            CHECK(p9_lopen(c, 1 + i, L_RDONLY, NULL, NULL) == 0);
+            blk[i] = send_tread(conn, 40000 + i, 1 + i, false);
+        }
+        CHECK(p9synth_wait_blocking_entered(conn->synth, 2) == 0);
+    }
+    for (i = 0; i < n; i++) {
+        p[i] = conn_queue(conn, buf, tflush(buf, sizeof(buf), fl[i][0], fl[i][1]));
+    }
+    for (i = 0; i < n; i++) {
+        conn_start(conn, p[i]);
+    }
+    if (mode == MODE_THREAD) {
+        p9synth_release_blocking(conn->synth);
+        for (i = 0; i < 2; i++) {
+            if (blk[i] && conn_wait_one(conn, blk[i])) {
+                CHECK(p9_parse_reply(blk[i]->reply, blk[i]->reply_len, 40000 + i,
+                                     P9_TREAD + 1, &r) == 0);
+            }
+            pdu_free(blk[i]);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        if (p[i] && conn_wait_one(conn, p[i])) {
+            CHECK(p9_parse_reply(p[i]->reply, p[i]->reply_len, fl[i][0], P9_RFLUSH, &r) == 0);
+        }
+    }
+    /* Order: the Tflush a later one named (sent before it) answers first. */
+    for (i = 0; i < n; i++) {
+        for (j = 0; j < i; j++) {
+            if (p[i] && p[j] && p[i]->done && fl[j][0] == fl[i][1]) {
+                CHECK(p[j]->done && p[j]->seq < p[i]->seq);
+            }
+        }
+    }
+    CHECK(p9_getattr(c, 0, P9_GETATTR_BASIC, &a) == 0);
+    for (i = 0; i < n; i++) {
+        pdu_free(p[i]);
+    }
+    CHECK(wait_idle(conn));
+    conn_free(conn);
+}
+
+static void t_flush_cycles(Mode mode)
+{
+    static const uint16_t mutual[][2] = { { 41001, 41002 }, { 41002, 41001 } };
+    static const uint16_t cycle3[][2] = {
+        { 41011, 41013 }, { 41012, 41011 }, { 41013, 41012 } };
+    static const uint16_t forward[][2] = {
+        { 41021, 41022 }, { 41022, 41023 }, { 41023, 41024 }, { 41024, 41025 } };
+    static const uint16_t backward[][2] = {
+        { 41031, 41030 }, { 41032, 41031 }, { 41033, 41032 }, { 41034, 41033 } };
+    static const uint16_t mixed[][2] = {
+        { 41041, 41045 }, { 41042, 41041 }, { 41043, 41043 }, { 41044, 41042 },
+        { 41045, 41044 }, { 41046, 41041 }, { 41047, 41046 }, { 41048, 41047 } };
+
+    alarm(120);                 /* a deadlock fails the run, not hangs it */
+    flush_scenario(mode, mutual, 2);
+    flush_scenario(mode, cycle3, 3);
+    flush_scenario(mode, forward, 4);
+    flush_scenario(mode, backward, 4);
+    flush_scenario(mode, mixed, 8);
+    alarm(0);
+}
+
+/*
+ * Tflushes of Tflushes of a read blocked in the backend: another request
+ * is answered while they wait (thread mode: they hold no thread);
+ * released, the read replies first, then the last Tflush's Rflush.
+ */
+static void t_flush_of_flush(Mode mode)
+{
+    Conn *conn = conn_new(mode, false);
+    P9Client *c = &conn->c;
+    Pdu *rd, *f[3], *g;
+    uint8_t buf[64];
+    P9Reader r;
+    int i;
+
+    alarm(120);
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "Flush/BlockingRead", NULL) == 0);
+    CHECK(p9_lopen(c, 1, L_RDONLY, NULL, NULL) == 0);
+    rd = send_tread(conn, 42000, 1, false);
+    CHECK(p9synth_wait_blocking_entered(conn->synth, 1) == 0);
+    for (i = 0; i < 3; i++) {
+        f[i] = conn_send(conn, buf, tflush(buf, sizeof(buf), 42001 + i, 42000 + i));
+    }
+    g = send_getattr(conn, 42010);
+    if (g && conn_wait_one(conn, g)) {
+        CHECK(p9_parse_reply(g->reply, g->reply_len, 42010, P9_TGETATTR + 1, &r) == 0);
+    }
+    CHECK(rd && !rd->done);
+    for (i = 0; i < 3; i++) {
+        CHECK(f[i] && !f[i]->done);
+    }
+    p9synth_release_blocking(conn->synth);
+    if (rd && conn_wait_one(conn, rd)) {
+        /* It was in its backend call: it replies (Rread, or EINTR). */
+        CHECK(rd->reply_len > 0);
+    }
+    for (i = 0; i < 3; i++) {
+        if (f[i] && conn_wait_one(conn, f[i])) {
+            CHECK(p9_parse_reply(f[i]->reply, f[i]->reply_len, 42001 + i, P9_RFLUSH, &r) == 0);
+            /* The read, then each Tflush in turn. */
+            CHECK(rd && rd->seq < f[i]->seq);
+            CHECK(i == 0 || (f[i - 1] && f[i - 1]->seq < f[i]->seq));
+        }
+    }
+    pdu_free(rd);
+    pdu_free(g);
+    for (i = 0; i < 3; i++) {
+        pdu_free(f[i]);
+    }
+    CHECK(wait_idle(conn));
+    conn_free(conn);
+    alarm(0);
+}
+
+/* ---- thread mode: a shared pool, bounds, shutdown ---- */
+
+/* Submit without CHECKing the result; the Pdu is freed on failure. */
+static int try_submit(Conn *conn, const uint8_t *req, size_t len, Pdu **out)
+{
+    Pdu *pdu = calloc(1, sizeof(*pdu));
+    int r;
+
+    pdu->conn = conn;
+    pdu->req = malloc(len);
+    memcpy(pdu->req, req, len);
+    pdu->req_iov[0].iov_base = pdu->req;
+    pdu->req_iov[0].iov_len = len;
+    r = qrs_p9_submit(conn->server, pdu, pdu->req_iov, 1);
+    if (r != 0) {
+        free(pdu->req);
+        free(pdu);
+        pdu = NULL;
+    }
+    *out = pdu;
+    return r;
+}
+
+static size_t tread_msg(uint8_t *buf, size_t cap, uint16_t tag, uint32_t fid, uint32_t count)
+{
+    P9Msg m;
+
+    p9m_begin(&m, buf, cap, P9_TREAD, tag);
+    p9m_u32(&m, fid);
+    p9m_u64(&m, 0);
+    p9m_u32(&m, count);
+    return p9m_end(&m);
+}
+
+/*
+ * One pool for two servers: both are served; with the pool's only thread
+ * blocked by server A, a flood queued on A does not delay B's request
+ * behind it (round robin); freeing the pool's handle first leaves the
+ * servers working.
+ */
+static void t_pool(void)
+{
+    QrsP9Pool *pool = NULL;
+    Conn *a, *b;
+    Pdu *rd, *flood[50], *mine;
+    P9Attr attr;
+    P9Reader r;
+    unsigned earlier = 0;
+    int i;
+
+    CHECK(qrs_p9_pool_new(1, NULL) == -EINVAL);
+    CHECK(qrs_p9_pool_threads(NULL) == 0);
+    qrs_p9_pool_free(NULL);
+    {
+        QrsP9Config cfg;
+        QrsP9Backend *be = NULL;
+        QrsP9Server *srv = NULL;
+        P9Synth *syn = p9synth_new();
+
+        qrs_p9_config_init(&cfg);
+        CHECK(p9synth_backend_new(syn, &be) == 0);
+        /* NULL pool: -EINVAL, and the backend is taken (ASan: no leak). */
+        CHECK(qrs_p9_server_new_on_pool(&cfg, NULL, be, &transport, NULL, &srv) == -EINVAL);
+        CHECK(srv == NULL);
+        p9synth_free(syn);
+    }
+    CHECK(qrs_p9_pool_new(1, &pool) == 0);
+    CHECK(qrs_p9_pool_threads(pool) == 1);
+    conn_pool = pool;
+    a = conn_new(MODE_THREAD, false);
+    b = conn_new(MODE_THREAD, false);
+    conn_pool = NULL;
+    session(a);
+    session(b);
+    CHECK(p9_walk_path(&a->c, 0, 1, "Flush/BlockingRead", NULL) == 0);
+    CHECK(p9_lopen(&a->c, 1, L_RDONLY, NULL, NULL) == 0);
+    rd = send_tread(a, 43000, 1, false);
+    CHECK(p9synth_wait_blocking_entered(a->synth, 1) == 0);
+    for (i = 0; i < 50; i++) {
+        flood[i] = send_getattr(a, 43100 + i);
+    }
+    mine = send_getattr(b, 43001);
+    /* The pool's only thread is A's: B waits. */
+    {
+        struct timespec ts = { 0, 50 * 1000 * 1000 };
+
+        nanosleep(&ts, NULL);
+    }
+    CHECK(mine && !mine->done);
+    /* The servers keep the pool. */
+    qrs_p9_pool_free(pool);
+    p9synth_release_blocking(a->synth);
+    if (rd && conn_wait(a, rd)) {
+        CHECK(p9_parse_reply(rd->reply, rd->reply_len, 43000, P9_TREAD + 1, &r) == 0);
+    }
+    if (mine && conn_wait(b, mine)) {
+        CHECK(p9_parse_reply(mine->reply, mine->reply_len, 43001, P9_TGETATTR + 1, &r) == 0);
+    }
+    for (i = 0; i < 50; i++) {
+        if (flood[i] && conn_wait(a, flood[i])) {
+            CHECK(p9_parse_reply(flood[i]->reply, flood[i]->reply_len, 43100 + i,
+                                 P9_TGETATTR + 1, &r) == 0);
+            earlier += mine && flood[i]->gseq < mine->gseq;
+        }
+        pdu_free(flood[i]);
+    }
+    /* Round robin: at most one of A's flood before B's one request. */
+    CHECK(earlier <= 1);
+    pdu_free(rd);
+    pdu_free(mine);
+    CHECK(p9_getattr(&b->c, 0, P9_GETATTR_BASIC, &attr) == 0);
+    CHECK(wait_idle(a) && wait_idle(b));
+    conn_free(a);
+    /* The last server on the pool joins its thread. */
+    conn_free(b);
+}
+
+/*
+ * Bounds: beyond max_requests, or max_bytes (a Tread costs its count),
+ * qrs_p9_submit says -EAGAIN and takes nothing; the room hook and
+ * qrs_p9_server_wait_room tell when to retry.  Shutdown: queued requests
+ * complete unrun with no reply, the running one finishes, later submits
+ * fail with -EPIPE.
+ */
+static void t_backpressure(void)
+{
+    QrsP9Config cfg;
+    Conn *conn;
+    P9Client *c;
+    Pdu *p[8], *extra = NULL;
+    uint8_t buf[64];
+    QrsP9Stats st;
+    unsigned rooms, io;
+    size_t len;
+    int i;
+
+    alarm(120);
+    CHECK(qrs_p9_server_wait_room(NULL, 0, 0) == -EINVAL);
+    CHECK(qrs_p9_server_shutdown(NULL) == -EINVAL);
+    qrs_p9_config_init(&cfg);
+    CHECK(cfg.max_requests == QRS_P9_MAX_REQUESTS_DEFAULT);
+    CHECK(cfg.max_bytes == QRS_P9_MAX_BYTES_DEFAULT);
+    cfg.max_requests = 3;
+    conn = conn_new_full(MODE_THREAD, CONN_ROOM, &cfg);
+    c = &conn->c;
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "Flush/BlockingRead", NULL) == 0);
+    CHECK(p9_lopen(c, 1, L_RDONLY, NULL, NULL) == 0);
+    CHECK(wait_idle(conn));
+    for (i = 0; i < 3; i++) {
+        CHECK(try_submit(conn, buf, tread_msg(buf, sizeof(buf), 44000 + i, 1, 8), &p[i]) == 0);
+    }
+    CHECK(p9synth_wait_blocking_entered(conn->synth, 2) == 0);
+    rooms = __atomic_load_n(&room_calls, __ATOMIC_SEQ_CST);
+    len = tread_msg(buf, sizeof(buf), 44010, 1, 8);
+    CHECK(try_submit(conn, buf, len, &extra) == -EAGAIN);
+    CHECK(extra == NULL);
+    st = stats(conn);
+    CHECK(st.refused == 1 && st.active == 3);
+    CHECK(qrs_p9_server_wait_room(conn->server, 0, 50) == -ETIMEDOUT);
+    CHECK(__atomic_load_n(&room_calls, __ATOMIC_SEQ_CST) == rooms);
+    p9synth_release_blocking(conn->synth);
+    CHECK(qrs_p9_server_wait_room(conn->server, 0, 10000) == 0);
+    for (i = 0; i < 3; i++) {
+        if (p[i] && conn_wait(conn, p[i])) {
+            CHECK(p[i]->reply_len > 0);
+        }
+        pdu_free(p[i]);
+    }
+    CHECK(wait_idle(conn));
+    CHECK(__atomic_load_n(&room_calls, __ATOMIC_SEQ_CST) == rooms + 1);
+    CHECK(try_submit(conn, buf, len, &extra) == 0);
+    if (extra && conn_wait(conn, extra)) {
+        CHECK(extra->reply_len > 0);
+    }
+    pdu_free(extra);
+    CHECK(wait_idle(conn));
+    conn_free(conn);
+
+    /* Bytes: a Tread costs its count. */
+    qrs_p9_config_init(&cfg);
+    cfg.max_requests = 0;
+    cfg.max_bytes = 1000;
+    conn = conn_new_cfg(MODE_THREAD, false, &cfg);
+    c = &conn->c;
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "Flush/BlockingRead", NULL) == 0);
+    CHECK(p9_lopen(c, 1, L_RDONLY, NULL, NULL) == 0);
+    CHECK(wait_idle(conn));
+    len = tread_msg(buf, sizeof(buf), 44100, 1, 600);
+    CHECK(try_submit(conn, buf, len, &p[0]) == 0);
+    CHECK(p9synth_wait_blocking_entered(conn->synth, 1) == 0);
+    CHECK(stats(conn).inflight_bytes == len + 600);
+    CHECK(try_submit(conn, buf, tread_msg(buf, sizeof(buf), 44101, 1, 600), &p[1]) == -EAGAIN);
+    /* Small ones still fit. */
+    CHECK(try_submit(conn, buf, tread_msg(buf, sizeof(buf), 44102, 1, 10), &p[1]) == 0);
+    p9synth_release_blocking(conn->synth);
+    for (i = 0; i < 2; i++) {
+        if (p[i]) {
+            conn_wait(conn, p[i]);
+        }
+        pdu_free(p[i]);
+    }
+    CHECK(wait_idle(conn));
+    CHECK(stats(conn).inflight_bytes == 0);
+    conn_free(conn);
+
+    /* Shutdown drops the queued requests. */
+    conn = conn_new(MODE_THREAD, false);
+    c = &conn->c;
+    session(conn);
+    CHECK(p9_walk_path(c, 0, 1, "Flush/BlockingRead", NULL) == 0);
+    CHECK(p9_lopen(c, 1, L_RDONLY, NULL, NULL) == 0);
+    CHECK(p9_walk_path(c, 0, 2, "Flush/BlockingRead", NULL) == 0);
+    CHECK(p9_lopen(c, 2, L_RDONLY, NULL, NULL) == 0);
+    CHECK(p9_walk_path(c, 0, 3, "WriteFileSyscall", NULL) == 0);
+    CHECK(p9_lopen(c, 3, L_RDWR, NULL, NULL) == 0);
+    CHECK(wait_idle(conn));
+    /* Both threads blocked, then writes queued behind them. */
+    p[0] = send_tread(conn, 44200, 1, false);
+    p[1] = send_tread(conn, 44201, 2, false);
+    CHECK(p9synth_wait_blocking_entered(conn->synth, 2) == 0);
+    io = p9synth_io_calls(conn->synth);
+    for (i = 2; i < 8; i++) {
+        p[i] = conn_send(conn, buf, twrite(buf, sizeof(buf), 44200 + i, 3, "abc", 3));
+    }
+    CHECK(qrs_p9_server_shutdown(conn->server) == 0);
+    CHECK(try_submit(conn, buf, len, &extra) == -EPIPE);
+    /* The dropped ones complete (no reply) on a server thread, once one
+     * is free. */
+    p9synth_release_blocking(conn->synth);
+    for (i = 0; i < 8; i++) {
+        if (p[i] && conn_wait(conn, p[i])) {
+            if (i < 2) {
+                CHECK(p[i]->reply_len > 0);     /* was running: replies */
+            } else {
+                CHECK(p[i]->reply_len == 0);    /* dropped: no reply */
+            }
+        }
+        pdu_free(p[i]);
+    }
+    CHECK(p9synth_io_calls(conn->synth) == io);  /* no write ran */
+    CHECK(wait_idle(conn));
+    st = stats(conn);
+    CHECK(st.cancelled >= 6);
+    conn_free(conn);
+    alarm(0);
+}
+
 #define BOTH(fn)                                                           \
     static void fn##_thread(void) { fn(MODE_THREAD); }                     \
     static void fn##_co(void) { fn(MODE_CO); }
@@ -2125,6 +2630,8 @@ BOTH(t_st_gen)
 BOTH(t_padded)
 BOTH(t_no_lock_across_reply_buffers)
 BOTH(t_hooks)
+BOTH(t_flush_cycles)
+BOTH(t_flush_of_flush)
 
 static void on_alarm(int sig)
 {
@@ -2206,6 +2713,10 @@ int main(void)
         ENTRIES(t_create_remove),
         ENTRIES(t_flush),
         { "t_flush_queued/thread", t_flush_queued },
+        ENTRIES(t_flush_cycles),
+        ENTRIES(t_flush_of_flush),
+        { "t_pool/thread", t_pool },
+        { "t_backpressure/thread", t_backpressure },
         ENTRIES(t_reset),
         ENTRIES(t_eintr),
         ENTRIES(t_fstat),

@@ -5,21 +5,26 @@
 # Unix socket, run p9-workload against it, then stop p9serve and check it
 # exited cleanly without a sanitizer report.  Then a fid storm: p9serve
 # started with `ulimit -n 256`, p9-storm walks one connection to 3000 fids
-# while a second connection keeps working.  Ends with
-# `p9serve workload: N passed, N failed` (both clients' checks; a server
+# while a second connection keeps working.  Then a third p9serve with
+# small bounds meets p9-hostile: Tflushes naming Tflushes, a client that
+# never reads its replies (memory must stay bounded), 256 connections (the
+# limit; threads must stay bounded).  Ends with the
+# `p9serve workload: N passed, N failed` line summing them all (a server
 # problem counts as one more failure).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
 bin=$("$root/tests/p9serve/build.sh" --asan)
-(cd "$root" && cargo build --release --quiet --locked -p p9-client --bin p9-workload --bin p9-storm)
+(cd "$root" && cargo build --release --quiet --locked -p p9-client --bin p9-workload \
+    --bin p9-storm --bin p9-hostile)
 workload=${CARGO_TARGET_DIR:-$root/target}/release/p9-workload
 storm=${CARGO_TARGET_DIR:-$root/target}/release/p9-storm
+hostile=${CARGO_TARGET_DIR:-$root/target}/release/p9-hostile
 
 tmp=$(mktemp -d)
 pid=
 cleanup() {
-    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+    [ -z "$pid" ] || kill -KILL "$pid" 2>/dev/null || true
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -42,14 +47,28 @@ if ! grep -q '^p9serve: listening on ' "$tmp/out"; then
     exit 1
 fi
 
+# stop_server: SIGTERM, then at most 30 s for a clean exit (a server that
+# cannot stop is killed and fails); sets src.
+stop_server() {
+    kill -TERM "$pid"
+    for _ in $(seq 300); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "p9serve did not stop within 30 s of SIGTERM"
+        kill -KILL "$pid"
+    fi
+    wait "$pid"
+    src=$?
+    pid=
+}
+
 set +e
 # Its own summary line is left out here: the closing line below counts it.
 "$workload" "unix:$tmp/sock" "$tmp/export" | tee "$tmp/workload" | grep -v '^p9serve workload: '
 wrc=${PIPESTATUS[0]}
-kill -TERM "$pid"
-wait "$pid"
-src=$?
-pid=
+stop_server
 set -e
 
 summary=$(tail -n 1 "$tmp/workload")
@@ -61,17 +80,21 @@ else
 fi
 ((wrc == 0)) || ((failed > 0)) || failed=$((failed + 1))
 
-if ((src == 0)) && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/err"; then
-    echo "ok   p9serve exited cleanly (exit 0, no sanitizer report)"
-    passed=$((passed + 1))
-else
-    echo "FAIL p9serve exit $src; its stderr:"
-    cat "$tmp/err"
-    failed=$((failed + 1))
-fi
-# The fid storm, under a low descriptor limit (the native backend's
-# budget: 256 - 85 reserved = 171 descriptors for every connection's
-# backend together).
+exited_cleanly() { # stderr file
+    if ((src == 0)) && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$1"; then
+        echo "ok   p9serve exited cleanly (exit 0, no sanitizer report)"
+        passed=$((passed + 1))
+    else
+        echo "FAIL p9serve exit $src; its stderr:"
+        cat "$1"
+        failed=$((failed + 1))
+    fi
+}
+exited_cleanly "$tmp/err"
+
+# --- a fid storm, under a low descriptor limit -------------------------------
+# The native backend's budget: 256 - 85 reserved = 171 descriptors for every
+# connection's backend together.
 mkdir "$tmp/storm-export"
 (ulimit -n 256 && exec "$bin" --threads 4 --unix "$tmp/storm.sock" "$tmp/storm-export") \
     >"$tmp/storm-out" 2>"$tmp/storm-err" &
@@ -86,10 +109,7 @@ if grep -q '^p9serve: listening on ' "$tmp/storm-out"; then
     "$storm" "unix:$tmp/storm.sock" "$tmp/storm-export" | tee "$tmp/storm" |
         grep -v '^p9serve fid storm: '
     krc=${PIPESTATUS[0]}
-    kill -TERM "$pid"
-    wait "$pid"
-    src=$?
-    pid=
+    stop_server
     set -e
     summary=$(tail -n 1 "$tmp/storm")
     if [[ $summary =~ ^p9serve\ fid\ storm:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
@@ -99,19 +119,50 @@ if grep -q '^p9serve: listening on ' "$tmp/storm-out"; then
         echo "p9-storm: no summary (exit $krc)"
         failed=$((failed + 1))
     fi
-    if ((src == 0)) && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$tmp/storm-err"; then
-        echo "ok   p9serve (ulimit -n 256) exited cleanly after the fid storm"
-        passed=$((passed + 1))
-    else
-        echo "FAIL p9serve (ulimit -n 256) exit $src; its stderr:"
-        cat "$tmp/storm-err"
-        failed=$((failed + 1))
-    fi
+    exited_cleanly "$tmp/storm-err"
 else
     cat "$tmp/storm-err" >&2
     echo "FAIL p9serve (ulimit -n 256) did not start"
     failed=$((failed + 1))
 fi
 
+# --- hostile clients, against small bounds -----------------------------------
+# 4 threads for every connection; per connection at most 64 requests and
+# 4 MiB in flight, and as many unsent replies; at most 256 connections.
+# ASan's quarantine of freed memory is cut to 16 MiB so that VmRSS shows
+# what p9serve holds: its growth must stay under 64 MiB (4 MiB of requests
+# + 4 MiB of replies + the quarantine + allocator slack) while the slow
+# reader sends as much as it can (1 GiB if nothing stops it); its threads
+# at most 4 + 3 (main, event loop, reaper) + 2.
+mkdir "$tmp/export2"
+ASAN_OPTIONS=$ASAN_OPTIONS:quarantine_size_mb=16 \
+    "$bin" --threads 4 --max-connections 256 --max-requests 64 --max-bytes 4194304 \
+    --unix "$tmp/sock2" "$tmp/export2" >"$tmp/out2" 2>"$tmp/err2" &
+pid=$!
+for _ in $(seq 200); do
+    grep -q '^p9serve: listening on ' "$tmp/out2" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+done
+cat "$tmp/out2"
+set +e
+hostile_pid=$pid
+for what in "flush" "slow-reader $hostile_pid 64" "connections $hostile_pid 256 9"; do
+    # shellcheck disable=SC2086 # $what is words
+    timeout 600 "$hostile" "unix:$tmp/sock2" $what | tee "$tmp/hostile" |
+        grep -v '^p9-hostile .*: [0-9]* passed, [0-9]* failed$'
+    hrc=${PIPESTATUS[0]}
+    hsum=$(tail -n 1 "$tmp/hostile")
+    if [[ $hsum =~ :\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+        passed=$((passed + BASH_REMATCH[1])) failed=$((failed + BASH_REMATCH[2]))
+        ((hrc == 0)) || ((BASH_REMATCH[2] > 0)) || failed=$((failed + 1))
+    else
+        echo "p9-hostile $what: no summary (exit $hrc)"
+        failed=$((failed + 1))
+    fi
+done
+stop_server
+set -e
+exited_cleanly "$tmp/err2"
 echo "p9serve workload: $passed passed, $failed failed"
 ((failed == 0))

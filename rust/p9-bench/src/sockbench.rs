@@ -4,15 +4,23 @@
 //! written in Rust on the engine directly (`serve_rust`), both serving a
 //! tmpfs directory over a Unix socket with plain 9P framing.
 //!
-//! Both servers are child processes built the same way: one reader thread
-//! and one server per connection, a thread-mode host of the same thread
-//! count, replies written under a per-connection mutex; so the difference
-//! is the C boundary (the transport callbacks, malloc'd buffers).  The
-//! clients are threads of this process, one connection each, one request
-//! at a time.  Rounds alternate the servers; medians are reported.
+//! Both servers are child processes with one server (session) per
+//! connection, all on one shared pool of the same thread count, with the
+//! same bounds in flight; p9serve reads every connection from one epoll
+//! loop and writes replies without blocking, serve-rust reads each
+//! connection on a thread of its own and writes replies under a
+//! per-connection mutex.  The difference is mostly the C boundary (the
+//! transport callbacks, malloc'd buffers).  The clients are threads of
+//! this process, one connection each, one request at a time.  Rounds
+//! alternate the servers; medians are reported.
+//!
+//! A last line compares p9serve's design, one pool for 256 concurrent
+//! connections, with the one it replaced (`--private-pools`: a pool of
+//! the same size per connection), both p9serve in this run.
 //!
 //! Output: `BENCH name=p9serve_<op>_<n>client[s]_vs_rust ours=<C API req/s>
-//! base=<Rust req/s> unit=req/s speedup=<ours/base>`.
+//! base=<Rust req/s> unit=req/s speedup=<ours/base>`, and
+//! `BENCH name=p9serve_getattr_256conns_one_pool_vs_pool_per_conn ...`.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -21,7 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Barrier, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use p9_engine::host::ThreadHost;
+use p9_engine::host::{Limits, Pool, ThreadHost};
 use p9_engine::{Config, Server};
 use p9_native::{NativeBackend, SecurityModel};
 use p9_wire::consts::{dotl_open, getattr};
@@ -36,7 +44,8 @@ const MSIZE: u32 = 1 << 20;
 // ----- the Rust server -----
 
 /// `p9-bench serve-rust --threads N --unix PATH DIR`: p9serve's
-/// counterpart on the engine's own `ThreadHost`.  Runs until killed.
+/// counterpart on the engine's own `ThreadHost`s, on one shared pool.
+/// Runs until killed.
 pub fn serve_rust(args: &[String]) -> ! {
     let (mut threads, mut path, mut dir) = (THREADS as usize, None, None);
     let mut it = args.iter();
@@ -50,22 +59,25 @@ pub fn serve_rust(args: &[String]) -> ! {
     let (path, dir) = (path.expect("--unix PATH"), dir.expect("DIR"));
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).expect("bind");
+    let pool = Pool::new(threads).expect("pool");
     println!("serve-rust: listening on unix:{path}");
     let _ = io::stdout().flush();
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        let dir = dir.clone();
-        std::thread::spawn(move || serve_connection(conn, &dir, threads));
+        let (dir, pool) = (dir.clone(), pool.clone());
+        std::thread::spawn(move || serve_connection(conn, &dir, &pool));
     }
     std::process::exit(0)
 }
 
-fn serve_connection(conn: UnixStream, dir: &Path, threads: usize) {
+fn serve_connection(conn: UnixStream, dir: &Path, pool: &Pool) {
     let backend = NativeBackend::new(dir, SecurityModel::None).expect("backend");
-    // p9serve's config: qrs_p9_config_init's defaults.
+    // p9serve's config: qrs_p9_config_init's defaults (submit_job waits
+    // for room at the same bounds).
     let config = Config::default();
     let msize_max = config.msize_max;
-    let host = ThreadHost::new(Arc::new(Server::new(backend, config)), threads);
+    let server = Arc::new(Server::new(backend, config));
+    let host = ThreadHost::on_pool(server, pool, Limits::default());
     let writer = Arc::new(Mutex::new(conn.try_clone().expect("clone")));
     let mut reader = conn;
     while let Some(req) = p9_wire::stream::read_frame(&mut reader, msize_max) {
@@ -297,5 +309,39 @@ pub fn run(p9serve: &str) {
     }
     drop(ours);
     drop(base);
+
+    // One pool for every connection against a pool per connection.
+    const CONNS: usize = 256;
+    let shared_sock = dir.join("shared.sock");
+    let mut cmd = Command::new(p9serve);
+    cmd.args(["--threads", &threads, "--unix"])
+        .arg(&shared_sock)
+        .arg(&export);
+    let shared = Served::start(cmd, shared_sock);
+    let private_sock = dir.join("private.sock");
+    let mut cmd = Command::new(p9serve);
+    cmd.args(["--threads", &threads, "--private-pools", "--unix"])
+        .arg(&private_sock)
+        .arg(&export);
+    let private = Served::start(cmd, private_sock);
+    measure(&shared.sock, Op::Getattr, CONNS);
+    measure(&private.sock, Op::Getattr, CONNS);
+    let (mut o, mut b) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            o.push(measure(&shared.sock, Op::Getattr, CONNS));
+            b.push(measure(&private.sock, Op::Getattr, CONNS));
+        } else {
+            b.push(measure(&private.sock, Op::Getattr, CONNS));
+            o.push(measure(&shared.sock, Op::Getattr, CONNS));
+        }
+    }
+    let (o, b) = (median(o), median(b));
+    println!(
+        "BENCH name=p9serve_getattr_{CONNS}conns_one_pool_vs_pool_per_conn ours={o:.0} base={b:.0} unit=req/s speedup={:.3}",
+        o / b
+    );
+    drop(shared);
+    drop(private);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,14 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The thread-mode host: a pool of request threads driving a [`Server`].
+//! The thread-mode host: pools of request threads driving [`Server`]s.
 //!
 //! For hosts without coroutines (tests, benchmarks, hypervisors that give
-//! the engine its own threads).  [`ThreadHost::submit`] calls
-//! [`Server::receive`] at once on the caller's thread, so requests are
-//! registered in arrival order and a later Tflush finds an earlier request
-//! even before it starts running; [`Server::handle`] then runs on one of the
-//! host's threads (named `p9-host-N`), where `offload::run_in_worker` runs
-//! its function inline and waiting (Tflush, the rename lock) parks the
-//! thread.
+//! the engine its own threads).  A [`ThreadHost`] is one session (one
+//! server, one transport); its requests run on a [`Pool`] of threads that
+//! one host owns alone ([`ThreadHost::new`]) or that many share
+//! ([`ThreadHost::on_pool`]: one pool for every connection of a server
+//! process, instead of threads per connection).
+//!
+//! [`ThreadHost::submit_job`] calls [`Server::receive`] at once on the
+//! caller's thread, so requests are registered in arrival order and a
+//! later Tflush finds an earlier request even before it starts running;
+//! [`Server::handle`] then runs on one of the pool's threads (named
+//! `p9-host-N`), where `offload::run_in_worker` runs its function inline
+//! and waiting (the rename lock) parks the thread.
+//!
+//! **Scheduling.**  Each session has its own queue, started in submission
+//! order; the pool serves the sessions with work round-robin, one request
+//! per turn, so a flood from one session delays another's requests by at
+//! most one request per busy session, not by the flood.
+//!
+//! **Tflush.**  A Tflush whose target has not finished does not take a
+//! thread while it waits: it is set aside ([`Ticket::defer`]) and queued
+//! again, at the head of its session's queue, when the target finishes; it
+//! is then answered at once.  So Tflushes cannot hold every thread of the
+//! pool, whatever their targets do.
+//!
+//! **Bounds and back-pressure.**  A session holds at most
+//! [`Limits::max_requests`] requests in flight (submitted and not
+//! finished) costing at most [`Limits::max_bytes`] bytes ([`request_cost`]:
+//! the request's bytes plus, for Tread and Treaddir, the count asked);
+//! a request is always admitted when the session has none in flight.
+//! [`ThreadHost::try_submit_job`] refuses a request beyond the bounds
+//! (the host stops reading its transport and retries when told there is
+//! room: [`ThreadHost::on_room`], [`ThreadHost::wait_room`]);
+//! [`ThreadHost::submit_job`] waits for room instead.
+//!
+//! **Closing.**  [`ThreadHost::close`] is for a transport whose peer went
+//! away: queued requests are dropped (they never start and complete with
+//! no reply, promptly, on a pool thread), running ones are cancelled at
+//! their next check point, and later submissions are refused.
 //!
 //! Replies are delivered in the order 9P requires around Tflush: a flushed
 //! request's reply (if it sends one) reaches its callback before the
@@ -23,13 +54,64 @@ use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
+use p9_wire::msgtype::{TREAD, TREADDIR};
 use p9_wire::SgView;
 
 use crate::backend::Backend;
 use crate::server::{ReplyBuffers, Server, Ticket};
+
+/// Default bound on one session's requests in flight.
+pub const MAX_REQUESTS_DEFAULT: usize = 256;
+/// Default bound on the bytes one session's requests in flight cost
+/// (8 MiB).
+pub const MAX_BYTES_DEFAULT: usize = 8 << 20;
+
+/// Bounds on the work one session ([`ThreadHost`]) has in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Requests submitted and not finished (`usize::MAX`: no bound).
+    pub max_requests: usize,
+    /// Their total [`request_cost`] (`usize::MAX`: no bound).
+    pub max_bytes: usize,
+}
+
+impl Limits {
+    /// No bound at all.
+    pub const UNBOUNDED: Limits = Limits {
+        max_requests: usize::MAX,
+        max_bytes: usize::MAX,
+    };
+}
+
+impl Default for Limits {
+    /// [`MAX_REQUESTS_DEFAULT`] and [`MAX_BYTES_DEFAULT`].
+    fn default() -> Self {
+        Limits {
+            max_requests: MAX_REQUESTS_DEFAULT,
+            max_bytes: MAX_BYTES_DEFAULT,
+        }
+    }
+}
+
+/// What a request in flight costs a session, in bytes: its length, plus,
+/// for Tread and Treaddir, the count it asks for (capped to `msize`),
+/// which is what its reply may take.  Other replies are small.
+pub fn request_cost(req: SgView<'_>, msize: u32) -> usize {
+    let len = req.len();
+    let mut hdr = [0u8; 23];
+    if len < hdr.len() || req.copy_to(&mut hdr) < hdr.len() {
+        return len;
+    }
+    if hdr[4] != TREAD && hdr[4] != TREADDIR {
+        return len;
+    }
+    let count = u32::from_le_bytes([hdr[19], hdr[20], hdr[21], hdr[22]]);
+    len.saturating_add(count.min(msize) as usize)
+}
 
 /// A request queued to a [`ThreadHost`]: its bytes, and what a pool thread
 /// does with it.
@@ -44,43 +126,144 @@ pub trait Job<B: Backend>: Send + 'static {
     fn run(self: Box<Self>, server: &Server<B>, ticket: Ticket);
 }
 
-/// The queue shared by the submitters and the pool threads.
-struct Queue<B: Backend> {
-    jobs: VecDeque<(Ticket, Box<dyn Job<B>>)>,
-    /// Set by `Drop`: threads exit once the queue is empty.
-    shutdown: bool,
+/// Why [`ThreadHost::try_submit_job`] refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The session is at its [`Limits`]: retry once there is room.
+    Full,
+    /// The session was closed ([`ThreadHost::close`]).
+    Closed,
 }
 
-struct Shared<B: Backend> {
-    queue: Mutex<Queue<B>>,
-    ready: Condvar,
+/// A request [`ThreadHost::try_submit_job`] did not take: nothing was done
+/// with it.
+pub struct Refused<B: Backend> {
+    /// The request, as submitted.
+    pub job: Box<dyn Job<B>>,
+    /// Why.
+    pub reason: Refusal,
 }
 
-impl<B: Backend> Shared<B> {
-    fn lock(&self) -> MutexGuard<'_, Queue<B>> {
-        // Every critical section leaves the queue consistent.
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+impl<B: Backend> std::fmt::Debug for Refused<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refused")
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
     }
 }
 
-/// Runs a [`Server`]'s requests on a pool of threads.
-///
-/// Dropping the host lets the queued requests finish, then joins the
-/// threads.
-pub struct ThreadHost<B: Backend> {
-    server: Arc<Server<B>>,
-    shared: Arc<Shared<B>>,
-    threads: Vec<JoinHandle<()>>,
+// ----- the pool -----
+
+/// A session with work, as the pool sees it.
+trait Lane: Send + Sync {
+    /// On a pool thread: run the session's next request (all of them when
+    /// it was closed: they only finish, unstarted).
+    fn run_one(self: Arc<Self>);
 }
 
-impl<B: Backend> ThreadHost<B> {
-    /// A host running `server`'s requests on `threads` threads (0: as many
-    /// as `std::thread::available_parallelism`, at least 2).
+struct RunQueue {
+    /// Sessions with queued work, each at most once, served in turn.
+    lanes: VecDeque<Arc<dyn Lane>>,
+    /// Threads waiting for work.
+    idle: usize,
+    /// [`Pool`] handles and hosts using the pool.
+    users: usize,
+    /// Set when the last user is gone: threads exit once `lanes` is empty.
+    shutdown: bool,
+    /// Hosts waiting in their drop for the threads to let go of them.
+    release_waiters: usize,
+}
+
+struct PoolInner {
+    run: Mutex<RunQueue>,
+    ready: Condvar,
+    /// A thread let go of a session (see `wait_released`).
+    released: Condvar,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    count: usize,
+}
+
+impl PoolInner {
+    fn lock(&self) -> MutexGuard<'_, RunQueue> {
+        // Every critical section leaves the queue consistent.
+        self.run.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Put a session with work at the end of the line.
+    fn schedule(&self, lane: Arc<dyn Lane>) {
+        let mut rq = self.lock();
+        rq.lanes.push_back(lane);
+        let wake = rq.idle > 0;
+        drop(rq);
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    /// Wait until no pool thread holds a reference to `session` but the
+    /// caller's.  The threads drop theirs under the run queue's lock.
+    fn wait_released<T: ?Sized>(&self, session: &Arc<T>) {
+        let mut rq = self.lock();
+        rq.release_waiters += 1;
+        while Arc::strong_count(session) > 1 {
+            rq = self
+                .released
+                .wait(rq)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        rq.release_waiters -= 1;
+    }
+}
+
+/// A pool thread: run sessions' requests until shut down.
+fn worker(pool: &PoolInner) {
+    let mut prev: Option<Arc<dyn Lane>> = None;
+    loop {
+        let lane = {
+            let mut rq = pool.lock();
+            if let Some(p) = prev.take() {
+                // Under the lock, so that `wait_released` sees it.
+                drop(p);
+                if rq.release_waiters > 0 {
+                    pool.released.notify_all();
+                }
+            }
+            loop {
+                if let Some(lane) = rq.lanes.pop_front() {
+                    break lane;
+                }
+                if rq.shutdown {
+                    return;
+                }
+                rq.idle += 1;
+                rq = pool.ready.wait(rq).unwrap_or_else(PoisonError::into_inner);
+                rq.idle -= 1;
+            }
+        };
+        Arc::clone(&lane).run_one();
+        prev = Some(lane);
+    }
+}
+
+/// Threads that run the requests of any number of sessions
+/// ([`ThreadHost`]s), round-robin between the sessions with work.
+///
+/// Cloning gives another handle to the same pool.  The threads stop once
+/// every handle and every host on the pool is gone (the last one to go
+/// joins them, unless it is one of them).
+pub struct Pool {
+    inner: Arc<PoolInner>,
+}
+
+impl Pool {
+    /// A pool of `threads` threads (0: as many as
+    /// `std::thread::available_parallelism`, at least 2), named
+    /// `p9-host-N`.
     ///
     /// # Errors
     /// If a thread cannot be spawned (the threads already started are
     /// stopped again).
-    pub fn try_new(server: Arc<Server<B>>, threads: usize) -> std::io::Result<Self> {
+    pub fn new(threads: usize) -> std::io::Result<Pool> {
         let n = if threads == 0 {
             std::thread::available_parallelism()
                 .map(NonZeroUsize::get)
@@ -89,27 +272,238 @@ impl<B: Backend> ThreadHost<B> {
         } else {
             threads
         };
-        let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue {
-                jobs: VecDeque::new(),
-                shutdown: false,
+        let pool = Pool {
+            inner: Arc::new(PoolInner {
+                run: Mutex::new(RunQueue {
+                    lanes: VecDeque::new(),
+                    idle: 0,
+                    users: 1,
+                    shutdown: false,
+                    release_waiters: 0,
+                }),
+                ready: Condvar::new(),
+                released: Condvar::new(),
+                threads: Mutex::new(Vec::with_capacity(n)),
+                count: n,
             }),
-            ready: Condvar::new(),
-        });
-        let mut host = ThreadHost {
-            server,
-            shared,
-            threads: Vec::with_capacity(n),
         };
         for i in 0..n {
-            let server = Arc::clone(&host.server);
-            let shared = Arc::clone(&host.shared);
+            let inner = Arc::clone(&pool.inner);
+            // On failure, dropping `pool` stops the threads started.
             let t = std::thread::Builder::new()
                 .name(format!("p9-host-{i}"))
-                .spawn(move || worker(&server, &shared))?;
-            host.threads.push(t);
+                .spawn(move || worker(&inner))?;
+            pool.threads().push(t);
         }
-        Ok(host)
+        Ok(pool)
+    }
+
+    fn threads(&self) -> MutexGuard<'_, Vec<JoinHandle<()>>> {
+        self.inner
+            .threads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many threads the pool runs.
+    pub fn thread_count(&self) -> usize {
+        self.inner.count
+    }
+}
+
+impl Clone for Pool {
+    fn clone(&self) -> Self {
+        self.inner.lock().users += 1;
+        Pool {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("threads", &self.inner.count)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let last = {
+            let mut rq = self.inner.lock();
+            rq.users -= 1;
+            rq.shutdown = rq.users == 0;
+            rq.shutdown
+        };
+        if !last {
+            return;
+        }
+        self.inner.ready.notify_all();
+        let me = std::thread::current().id();
+        let threads = std::mem::take(&mut *self.threads());
+        for t in threads {
+            if t.thread().id() != me {
+                // Panics are caught per request; a thread that still died
+                // has nothing left to clean up.
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+// ----- sessions -----
+
+/// A request waiting for a thread.
+struct Queued<B: Backend> {
+    ticket: Ticket,
+    job: Box<dyn Job<B>>,
+    cost: usize,
+}
+
+/// A session's queue and what it has in flight.
+struct Queue<B: Backend> {
+    jobs: VecDeque<Queued<B>>,
+    /// In the pool's run queue, or being run with more to come.
+    scheduled: bool,
+    /// Requests submitted and not finished, and their cost.
+    requests: usize,
+    bytes: usize,
+    /// Refusing everything ([`ThreadHost::close`]).
+    closed: bool,
+    /// A submission was refused since the last finish: tell the host
+    /// when there is room.
+    refused: bool,
+    /// Submissions refused so far.
+    refusals: u64,
+    /// Threads waiting on `room`.
+    waiters: usize,
+}
+
+type RoomHook = Box<dyn Fn() + Send + Sync>;
+
+struct Session<B: Backend> {
+    server: Arc<Server<B>>,
+    pool: Arc<PoolInner>,
+    limits: Limits,
+    queue: Mutex<Queue<B>>,
+    /// A request finished (for waiters for room, and for the drop).
+    room: Condvar,
+    on_room: OnceLock<RoomHook>,
+}
+
+impl<B: Backend> Session<B> {
+    fn lock(&self) -> MutexGuard<'_, Queue<B>> {
+        // Every critical section leaves the queue consistent.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn fits(&self, q: &Queue<B>, cost: usize) -> bool {
+        q.closed
+            || q.requests == 0
+            || (q.requests < self.limits.max_requests
+                && q.bytes.saturating_add(cost) <= self.limits.max_bytes)
+    }
+
+    /// A request of `cost` finished (or was never run).
+    fn finished(&self, cost: usize) {
+        let mut q = self.lock();
+        q.requests -= 1;
+        q.bytes -= cost;
+        let announce = std::mem::take(&mut q.refused);
+        if q.waiters > 0 {
+            self.room.notify_all();
+        }
+        drop(q);
+        if announce {
+            if let Some(f) = self.on_room.get() {
+                let _ = catch_unwind(AssertUnwindSafe(f));
+            }
+        }
+    }
+
+    /// A deferred Tflush whose target finished: first in line (on a
+    /// closed session it only finishes).
+    fn requeue(self: Arc<Self>, ticket: Ticket, job: Box<dyn Job<B>>, cost: usize) {
+        let mut q = self.lock();
+        if q.closed {
+            ticket.cancel();
+        }
+        q.jobs.push_front(Queued { ticket, job, cost });
+        let schedule = !std::mem::replace(&mut q.scheduled, true);
+        drop(q);
+        if schedule {
+            let pool = Arc::clone(&self.pool);
+            pool.schedule(self);
+        }
+    }
+
+    fn run(self: &Arc<Self>, item: Queued<B>) {
+        let Queued { ticket, job, cost } = item;
+        let me = Arc::clone(self);
+        match ticket.defer((job, cost), move |t, (job, cost)| me.requeue(t, job, cost)) {
+            // Queued again when its target finishes.
+            Ok(()) => {}
+            Err((ticket, (job, cost))) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| job.run(&self.server, ticket)));
+                self.finished(cost);
+            }
+        }
+    }
+}
+
+impl<B: Backend> Lane for Session<B> {
+    fn run_one(self: Arc<Self>) {
+        loop {
+            let (item, closed) = {
+                let mut q = self.lock();
+                let item = q.jobs.pop_front();
+                let more = !q.jobs.is_empty();
+                if !more {
+                    q.scheduled = false;
+                }
+                if more && !q.closed {
+                    // Back in line behind the other sessions, so that
+                    // another thread may start the next request meanwhile.
+                    self.pool.schedule(Arc::clone(&self) as Arc<dyn Lane>);
+                }
+                (item, q.closed)
+            };
+            let Some(item) = item else { return };
+            self.run(item);
+            if !closed {
+                return;
+            }
+            // Closed: finish everything queued now, none of it starts.
+        }
+    }
+}
+
+/// Runs a [`Server`]'s requests on a [`Pool`]: one session.
+///
+/// Dropping the host lets the queued requests finish (or, after
+/// [`ThreadHost::close`], drops them), waits for the running ones, then
+/// lets go of the pool (joining its threads if it was the last user).
+pub struct ThreadHost<B: Backend> {
+    session: Arc<Session<B>>,
+    pool: Pool,
+}
+
+impl<B: Backend> ThreadHost<B> {
+    /// A host running `server`'s requests on a pool of its own of
+    /// `threads` threads (0: as many as
+    /// `std::thread::available_parallelism`, at least 2), with the default
+    /// [`Limits`].
+    ///
+    /// # Errors
+    /// If a thread cannot be spawned (the threads already started are
+    /// stopped again).
+    pub fn try_new(server: Arc<Server<B>>, threads: usize) -> std::io::Result<Self> {
+        Ok(Self::on_pool(
+            server,
+            &Pool::new(threads)?,
+            Limits::default(),
+        ))
     }
 
     /// [`ThreadHost::try_new`].
@@ -120,32 +514,203 @@ impl<B: Backend> ThreadHost<B> {
         Self::try_new(server, threads).expect("spawning a p9-host thread")
     }
 
-    /// The server this host drives.
-    pub fn server(&self) -> &Arc<Server<B>> {
-        &self.server
+    /// A host running `server`'s requests on `pool`, shared with other
+    /// hosts, with at most `limits` in flight.  Bounds of 0 count as 1.
+    pub fn on_pool(server: Arc<Server<B>>, pool: &Pool, limits: Limits) -> Self {
+        let limits = Limits {
+            max_requests: limits.max_requests.max(1),
+            max_bytes: limits.max_bytes.max(1),
+        };
+        let pool = pool.clone();
+        ThreadHost {
+            session: Arc::new(Session {
+                server,
+                pool: Arc::clone(&pool.inner),
+                limits,
+                queue: Mutex::new(Queue {
+                    jobs: VecDeque::new(),
+                    scheduled: false,
+                    requests: 0,
+                    bytes: 0,
+                    closed: false,
+                    refused: false,
+                    refusals: 0,
+                    waiters: 0,
+                }),
+                room: Condvar::new(),
+                on_room: OnceLock::new(),
+            }),
+            pool,
+        }
     }
 
-    /// Queue one request: [`Server::receive`] of its bytes runs now, on the
-    /// caller's thread; [`Job::run`] later on a pool thread.  A panic in
-    /// it is caught on the pool thread.  Requests are started in submission
-    /// order.
-    pub fn submit_job(&self, job: Box<dyn Job<B>>) {
+    /// This host, calling `f` when a submission
+    /// ([`ThreadHost::try_submit_job`]) was refused because the session
+    /// was full and a request has finished since: once per refusal, on
+    /// the thread that finished the request (a pool thread), with no
+    /// lock held.  `f` must not block; it may submit.
+    pub fn on_room(self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        // A fresh host: never set before.
+        let _ = self.session.on_room.set(Box::new(f));
+        self
+    }
+
+    /// The server this host drives.
+    pub fn server(&self) -> &Arc<Server<B>> {
+        &self.session.server
+    }
+
+    /// The pool running its requests.
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// Its bounds.
+    pub fn limits(&self) -> Limits {
+        self.session.limits
+    }
+
+    /// Requests in flight (submitted and not finished), their cost in
+    /// bytes, and how many submissions were refused for lack of room.
+    pub fn in_flight(&self) -> (usize, usize, u64) {
+        let q = self.session.lock();
+        (q.requests, q.bytes, q.refusals)
+    }
+
+    /// Queue one request, unless the session is at its [`Limits`] or
+    /// closed: then nothing happens and the request is handed back.
+    /// [`Server::receive`] of its bytes runs now, on the caller's thread;
+    /// [`Job::run`] later on a pool thread.  Requests are started in
+    /// submission order.
+    ///
+    /// # Errors
+    /// [`Refused`], with the job: [`Refusal::Full`] (retry once there is
+    /// room: [`ThreadHost::on_room`], [`ThreadHost::wait_room`]) or
+    /// [`Refusal::Closed`].
+    #[allow(clippy::result_large_err)]
+    pub fn try_submit_job(&self, job: Box<dyn Job<B>>) -> Result<(), Refused<B>> {
+        let s = &self.session;
+        let cost = request_cost(job.request(), s.server.msize());
+        let mut q = s.lock();
+        if q.closed {
+            return Err(Refused {
+                job,
+                reason: Refusal::Closed,
+            });
+        }
+        if !s.fits(&q, cost) {
+            q.refused = true;
+            q.refusals += 1;
+            return Err(Refused {
+                job,
+                reason: Refusal::Full,
+            });
+        }
         // Receiving and queueing under one lock: the pool starts requests
-        // in the order the server received them, so a Tflush never waits
-        // for a request queued behind it.
-        let mut q = self.shared.lock();
-        let ticket = self.server.receive(job.request());
-        q.jobs.push_back((ticket, job));
+        // in the order the server received them.
+        let ticket = s.server.receive(job.request());
+        q.requests += 1;
+        q.bytes += cost;
+        q.jobs.push_back(Queued { ticket, job, cost });
+        let schedule = !std::mem::replace(&mut q.scheduled, true);
         drop(q);
-        self.shared.ready.notify_one();
+        if schedule {
+            s.pool.schedule(Arc::clone(s) as Arc<dyn Lane>);
+        }
+        Ok(())
+    }
+
+    /// Wait until a request costing `cost` bytes fits in the session's
+    /// bounds and, if a submission was refused, a request has finished
+    /// since (so that retrying always follows progress, whatever `cost`
+    /// the caller guessed), or the session is closed; for at most
+    /// `timeout` (`None`: for ever).  Returns false on timeout.  Must not
+    /// be called from a pool thread.
+    pub fn wait_room(&self, cost: usize, timeout: Option<Duration>) -> bool {
+        let s = &self.session;
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut q = s.lock();
+        q.waiters += 1;
+        let fits = loop {
+            // After a refusal, a request must finish first (which clears
+            // `refused`): a retry then always follows some progress.
+            if q.closed || (!q.refused && s.fits(&q, cost)) {
+                break true;
+            }
+            match deadline {
+                None => q = s.room.wait(q).unwrap_or_else(PoisonError::into_inner),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break false;
+                    }
+                    q = s
+                        .room
+                        .wait_timeout(q, d - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+            }
+        };
+        q.waiters -= 1;
+        fits
+    }
+
+    /// Queue one request, waiting for room first while the session is at
+    /// its [`Limits`] (back-pressure on the caller).  On a closed session
+    /// the request never starts: it finishes at once, on the caller's
+    /// thread, with no reply.  Must not be called from a pool thread.
+    pub fn submit_job(&self, job: Box<dyn Job<B>>) {
+        let mut job = job;
+        loop {
+            match self.try_submit_job(job) {
+                Ok(()) => return,
+                Err(Refused {
+                    job: j,
+                    reason: Refusal::Full,
+                }) => {
+                    let cost = request_cost(j.request(), self.server().msize());
+                    self.wait_room(cost, None);
+                    job = j;
+                }
+                Err(Refused {
+                    job: j,
+                    reason: Refusal::Closed,
+                }) => {
+                    let ticket = self.server().receive(j.request());
+                    ticket.cancel();
+                    j.run(self.server(), ticket);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The transport's peer went away: refuse later submissions, drop the
+    /// queued requests (they never start: each completes with no reply,
+    /// soon, on a pool thread), and cancel the running ones at their next
+    /// check point.  Does not wait.
+    pub fn close(&self) {
+        let s = &self.session;
+        let mut q = s.lock();
+        q.closed = true;
+        for item in &q.jobs {
+            item.ticket.cancel();
+        }
+        q.refused = false;
+        if q.waiters > 0 {
+            s.room.notify_all();
+        }
+        drop(q);
+        s.server.cancel_all();
     }
 
     /// Queue one request (the bytes of exactly one 9P message, or anything
-    /// else: the server answers malformed input).  `done` gets the reply
-    /// bytes, or `None` when the server sends no reply (the request was
-    /// flushed, or was too short to carry a tag).  `done` runs on a pool
-    /// thread, and before the Rflush of a Tflush naming this request is
-    /// delivered.
+    /// else: the server answers malformed input), waiting for room while
+    /// the session is full.  `done` gets the reply bytes, or `None` when
+    /// the server sends no reply (the request was flushed, or was too
+    /// short to carry a tag).  `done` runs on a pool thread, and before
+    /// the Rflush of a Tflush naming this request is delivered.
     pub fn submit(&self, req: Vec<u8>, done: impl FnOnce(Option<Vec<u8>>) + Send + 'static) {
         self.submit_job(Box::new(VecJob {
             req,
@@ -224,32 +789,18 @@ impl<'v> ReplyBuffers<'v> for VecReply<'v> {
 
 impl<B: Backend> Drop for ThreadHost<B> {
     fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
-        self.shared.ready.notify_all();
-        for t in self.threads.drain(..) {
-            // Panics are caught per request; a thread that still died has
-            // nothing left to clean up.
-            let _ = t.join();
-        }
-    }
-}
-
-/// A pool thread: run jobs until shut down and the queue is empty.
-fn worker<B: Backend>(server: &Server<B>, shared: &Shared<B>) {
-    loop {
-        let (ticket, job) = {
-            let mut q = shared.lock();
-            loop {
-                if let Some(job) = q.jobs.pop_front() {
-                    break job;
-                }
-                if q.shutdown {
-                    return;
-                }
-                q = shared.ready.wait(q).unwrap_or_else(PoisonError::into_inner);
+        let s = &self.session;
+        {
+            let mut q = s.lock();
+            q.waiters += 1;
+            while q.requests > 0 {
+                q = s.room.wait(q).unwrap_or_else(PoisonError::into_inner);
             }
-        };
-        let _ = catch_unwind(AssertUnwindSafe(|| job.run(server, ticket)));
+            q.waiters -= 1;
+        }
+        // No pool thread may keep the session (and so the server and its
+        // backend) past this drop.
+        s.pool.wait_released(s);
     }
 }
 
@@ -450,8 +1001,10 @@ mod tests {
     #[test]
     fn default_thread_count_is_at_least_two() {
         let h = host(0);
-        assert!(h.threads.len() >= 2);
-        for t in &h.threads {
+        let threads = h.pool().threads();
+        assert!(threads.len() >= 2);
+        assert_eq!(threads.len(), h.pool().thread_count());
+        for t in threads.iter() {
             let name = t.thread().name().unwrap();
             assert!(name.starts_with("p9-host-"), "{name}");
         }

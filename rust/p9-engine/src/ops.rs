@@ -86,8 +86,8 @@ impl<B: Backend> Server<B> {
         match msg {
             Tmessage::Version { msize, version } => self.version(msize, &version),
             Tmessage::Auth { .. } => Err(EOPNOTSUPP),
-            Tmessage::Flush { oldtag } => {
-                self.flush(req, oldtag);
+            Tmessage::Flush { .. } => {
+                self.flush(req);
                 m(Rmessage::Flush)
             }
             Tmessage::Attach {

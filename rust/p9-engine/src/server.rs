@@ -133,6 +133,61 @@ pub struct Ticket {
     req: Arc<Request>,
 }
 
+impl Ticket {
+    /// Make sure the request never starts: [`Server::handle`] then
+    /// finishes it at once with no reply, as a request flushed before it
+    /// started (for a host dropping the queued work of a session whose
+    /// peer went away).
+    pub fn cancel(&self) {
+        self.req.drop_unstarted();
+    }
+
+    /// Whether [`Server::handle`] will finish the request at once with no
+    /// reply: a request other than a Tflush that a Tflush named, or any
+    /// request [`Ticket::cancel`] dropped.
+    pub fn is_cancelled(&self) -> bool {
+        self.req.skips()
+    }
+
+    /// For thread-mode hosts, so that a Tflush never parks a thread while
+    /// its target runs: if this request is a Tflush whose target (the
+    /// request it names, found when it arrived) has not finished yet,
+    /// keep it and `payload` and return `Ok(())`; `then(ticket, payload)`
+    /// runs when the target finishes (on the thread that finishes it,
+    /// just after, with no lock of the server held), and the host handles
+    /// the ticket then, which answers at once.  Otherwise (any other
+    /// request, a Tflush with no target or whose target has finished)
+    /// `Err` gives both back: handle the ticket now.
+    ///
+    /// A Tflush only ever waits for a request that arrived before it, so
+    /// deferred Tflushes never wait on each other in a cycle.
+    ///
+    /// # Errors
+    /// The ticket and `payload`, when there is nothing to wait for.
+    #[allow(clippy::result_large_err)]
+    pub fn defer<P: Send + 'static>(
+        self,
+        payload: P,
+        then: impl FnOnce(Ticket, P) + Send + 'static,
+    ) -> Result<(), (Ticket, P)> {
+        let Some(target) = self.req.target.clone().filter(|_| !self.req.skips()) else {
+            return Err((self, payload));
+        };
+        let mut slot = Some((self, payload, then));
+        target.done.update(|d| {
+            if !d.done {
+                if let Some((ticket, payload, then)) = slot.take() {
+                    d.then.push(Box::new(move || then(ticket, payload)));
+                }
+            }
+        });
+        match slot {
+            None => Ok(()),
+            Some((ticket, payload, _)) => Err((ticket, payload)),
+        }
+    }
+}
+
 /// Where a request's reply goes: the host's buffers, asked for once the
 /// reply's size is known (QEMU: the transport's `init_in_iov_from_pdu`,
 /// which may suspend the calling coroutine on Xen until the ring has room).
@@ -264,17 +319,51 @@ impl<B: Backend> Drop for Handled<'_, B> {
     }
 }
 
+/// What runs once a request has finished.
+type Then = Box<dyn FnOnce() + Send>;
+
+/// Whether a request has finished, and what waits for it.
+#[derive(Default)]
+struct Done {
+    /// Set once its reply is pushed (or it was cancelled).
+    done: bool,
+    /// Deferred Tflushes naming it ([`Ticket::defer`]), run once `done`.
+    then: Vec<Then>,
+}
+
 /// The shared state of one in-flight request.
 pub(crate) struct Request {
-    /// Set by Tflush: the request stops at its next check point.
+    /// Set by Tflush (or the host): the request stops at its next check
+    /// point, or never starts (a Tflush still starts: see `dropped`).
     cancelled: AtomicBool,
-    /// Set once its reply is pushed (or it was cancelled).
-    done: WaitCell<bool>,
+    /// Set by the host ([`Ticket::cancel`], [`Server::cancel_all`]): not
+    /// even a Tflush starts.
+    dropped: AtomicBool,
+    /// A Tflush (whatever its target).
+    is_flush: bool,
+    /// A Tflush: the request it names, found when it arrived.  Only a
+    /// request that arrived earlier can be one, so the requests Tflushes
+    /// wait for form no cycle.
+    target: Option<Arc<Request>>,
+    done: WaitCell<Done>,
 }
 
 impl Request {
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// Whether it is to finish unstarted, with no reply.  A Tflush named
+    /// by a later Tflush still runs and answers (as in 9p.c): a client
+    /// learns from its Rflush that the request it named is over, and the
+    /// later Tflush's Rflush follows it.
+    fn skips(&self) -> bool {
+        self.dropped.load(Ordering::Relaxed) || (self.is_cancelled() && !self.is_flush)
+    }
+
+    fn drop_unstarted(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        self.dropped.store(true, Ordering::Relaxed);
     }
 }
 
@@ -564,34 +653,59 @@ impl<B: Backend> Server<B> {
     /// longer than the message (a virtio descriptor chain longer than what
     /// it carries): the size in the header is the message's.
     pub fn receive(&self, req: SgView<'_>) -> Ticket {
-        let state = Arc::new(Request {
-            cancelled: AtomicBool::new(false),
-            done: WaitCell::new(false),
-        });
         let req = message_view(req);
         let header = Header::peek(req);
         let tag = header.map(|h| h.tag);
-        self.active.update(|active| {
+        // A Tflush names its target now, in arrival order: a request
+        // arriving later with that tag is not the one it flushes (so two
+        // Tflushes naming each other cannot wait for each other), and a
+        // Tflush naming its own tag waits for nothing (9p.c warns and
+        // answers).
+        let is_flush = header.is_some_and(|h| h.typ == p9_wire::msgtype::TFLUSH);
+        let oldtag = header
+            .filter(|h| h.typ == p9_wire::msgtype::TFLUSH && h.size == 9 && req.len() == 9)
+            .and_then(|h| {
+                let mut old = [0u8; 2];
+                req.slice(7, 2)?.copy_to(&mut old);
+                let old = u16::from_le_bytes(old);
+                (old != h.tag).then_some(old)
+            });
+        let state = self.active.update(|active| {
             active.count += 1;
-            let Some(h) = header else {
-                return;
-            };
             // A Tflush cancels its target on arrival, so that a target
             // still waiting for a thread never starts.
-            if h.typ == p9_wire::msgtype::TFLUSH && h.size == 9 && req.len() == 9 {
-                let mut old = [0u8; 2];
-                if let Some(v) = req.slice(7, 2) {
-                    v.copy_to(&mut old);
-                }
-                if let Some(target) = active.tags.get(&u16::from_le_bytes(old)) {
-                    target.cancelled.store(true, Ordering::Relaxed);
-                }
+            let target = oldtag.and_then(|old| active.tags.get(&old).cloned());
+            if let Some(target) = &target {
+                target.cancelled.store(true, Ordering::Relaxed);
             }
+            let state = Arc::new(Request {
+                cancelled: AtomicBool::new(false),
+                dropped: AtomicBool::new(false),
+                is_flush,
+                target,
+                done: WaitCell::new(Done::default()),
+            });
             // A tag reused while in flight: the newer request is the one a
             // Tflush names from now on.
-            active.tags.insert(h.tag, state.clone());
+            if let Some(h) = header {
+                active.tags.insert(h.tag, state.clone());
+            }
+            state
         });
         Ticket { tag, req: state }
+    }
+
+    /// Mark every request received and not finished as cancelled: those
+    /// not started never start (no reply), those running stop at their
+    /// next check point (a backend call not yet made fails with `EINTR`,
+    /// and a cancelled request's `EINTR` gets no reply).  For a host whose
+    /// transport's peer went away.
+    pub fn cancel_all(&self) {
+        self.active.with(|a| {
+            for r in a.tags.values() {
+                r.drop_unstarted();
+            }
+        });
     }
 
     /// Run a received request: decode `req` (the same bytes given to
@@ -611,6 +725,12 @@ impl<B: Backend> Server<B> {
         let req = message_view(req);
         let reply: &mut dyn ReplyBuffers<'b> = &mut DynBuffers(reply);
         let sent = match tag {
+            // Flushed (or dropped by the host) before it started: it never
+            // starts and gets no reply.
+            Some(_) if state.skips() => {
+                self.counters.cancelled.fetch_add(1, Ordering::Relaxed);
+                None
+            }
             // A bug must not leave the tag active forever (a Tflush of it
             // would never be answered) nor unwind into the host: the
             // request fails with EIO instead.
@@ -639,7 +759,10 @@ impl<B: Backend> Server<B> {
 
     fn finish(&self, tag: Option<u16>, state: &Arc<Request>) {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        state.done.update(|d| *d = true);
+        let then = state.done.update(|d| {
+            d.done = true;
+            std::mem::take(&mut d.then)
+        });
         self.active.update(|active| {
             active.count -= 1;
             if let Some(tag) = tag {
@@ -648,6 +771,11 @@ impl<B: Backend> Server<B> {
                 }
             }
         });
+        // Deferred Tflushes naming this request may go on now.  They are
+        // the host's code: a panic there must not unwind out of a drop.
+        for f in then {
+            let _ = catch_unwind(AssertUnwindSafe(f));
+        }
     }
 
     /// Encode the error reply for `e` in the dialect in force now (Tversion
@@ -724,18 +852,13 @@ impl<B: Backend> Server<B> {
         }
     }
 
-    /// Tflush: cancel the request tagged `oldtag` and wait until it is
-    /// finished (its reply pushed, or dropped).
-    pub(crate) fn flush(&self, own: &Request, oldtag: u16) {
-        let target = self.active.with(|a| {
-            a.tags
-                .get(&oldtag)
-                .filter(|r| !std::ptr::eq(Arc::as_ptr(r), own))
-                .cloned()
-        });
-        if let Some(target) = target {
-            target.cancelled.store(true, Ordering::Relaxed);
-            target.done.wait_for(|d| d.then_some(()));
+    /// Tflush: wait until the request it named when it arrived (already
+    /// cancelled then) is finished (its reply pushed, or dropped).  That
+    /// request arrived earlier, so no chain of Tflushes waits in a cycle.
+    /// A Tflush named by a later Tflush waits and answers all the same.
+    pub(crate) fn flush(&self, own: &Request) {
+        if let Some(target) = &own.target {
+            target.done.wait_for(|d| d.done.then_some(()));
         }
     }
 }

@@ -3,10 +3,11 @@
 
 use std::ffi::{c_int, c_void};
 use std::sync::Arc;
+use std::time::Duration;
 
 use libc::iovec;
 use p9_engine::backend::Backend;
-use p9_engine::host::{Job, ThreadHost};
+use p9_engine::host::{Job, Limits, Pool, Refusal, Refused, ThreadHost};
 use p9_engine::qid::MultiDevs;
 use p9_engine::{Config, ReplyBuffers, Server, SessionHook, Ticket, Versions};
 use p9_wire::{Errno, SgView};
@@ -50,11 +51,32 @@ pub struct QrsP9Config {
     /// 0: from `RLIMIT_NOFILE`, as 9p.c does.
     pub open_high_water: u32,
     /// 0: coroutine mode (`qrs_p9_receive`, `qrs_p9_handle`); else thread
-    /// mode with this many request threads (`qrs_p9_submit`).
+    /// mode with a pool of this many request threads of the server's own
+    /// (`qrs_p9_submit`).  Ignored by `qrs_p9_server_new_on_pool` (thread
+    /// mode on that pool's threads).
     pub threads: u32,
     /// Non-zero: refuse every change with `EROFS` (`readonly=on`).
     pub readonly: u8,
+    /// Thread mode: bound on the requests in flight (submitted with
+    /// `qrs_p9_submit` and not yet completed); beyond it `qrs_p9_submit`
+    /// returns `-EAGAIN`.  0: no bound.  Default 256
+    /// (`QRS_P9_MAX_REQUESTS_DEFAULT`).  Ignored in coroutine mode (the
+    /// host's queue bounds it: QEMU's virtqueue).
+    pub max_requests: u32,
+    /// Thread mode: bound on the bytes the requests in flight cost: each
+    /// costs its length plus, for Tread and Treaddir, the count it asks
+    /// (capped to msize), which its reply may take.  Beyond it
+    /// `qrs_p9_submit` returns `-EAGAIN`, except that a request is always
+    /// taken when none is in flight (so one bigger than the bound still
+    /// runs, alone).  0: no bound.  Default 8 MiB
+    /// (`QRS_P9_MAX_BYTES_DEFAULT`).  Ignored in coroutine mode.
+    pub max_bytes: u64,
 }
+
+/// The default of `QrsP9Config.max_requests`.
+pub const QRS_P9_MAX_REQUESTS_DEFAULT: u32 = 256;
+/// The default of `QrsP9Config.max_bytes` (8 MiB).
+pub const QRS_P9_MAX_BYTES_DEFAULT: u64 = 8 << 20;
 
 /// Counters of a server.
 #[repr(C)]
@@ -77,6 +99,11 @@ pub struct QrsP9Stats {
     pub xattr_fids: u64,
     /// Requests received and not yet finished.
     pub active: u64,
+    /// Thread mode: what the requests in flight cost, in bytes (see
+    /// `QrsP9Config.max_bytes`); 0 in coroutine mode.
+    pub inflight_bytes: u64,
+    /// Thread mode: submissions refused with `-EAGAIN` so far.
+    pub refused: u64,
 }
 
 /// Where replies go: the host's transport (QEMU's `V9fsTransport`), and
@@ -150,11 +177,41 @@ pub struct QrsP9Transport {
     /// call the server.
     pub trace:
         Option<unsafe extern "C" fn(opaque: *mut c_void, pdu: *mut c_void, reply: u8, err: i32)>,
+    /// Optional (NULL: not used), thread mode: `qrs_p9_submit` refused a
+    /// request with `-EAGAIN` (the server was at its bounds) and a request
+    /// has finished since, so there may be room: submit the refused
+    /// request again (which may be refused again: then this is called
+    /// again later).  Called once per refusal at most, on a server thread
+    /// just after a request finished, with no lock of the server held.
+    /// Must not block; may call `qrs_p9_submit` (an event loop would
+    /// rather wake itself, e.g. with an eventfd).  Not called after
+    /// `qrs_p9_server_shutdown`.
+    pub room: Option<unsafe extern "C" fn(opaque: *mut c_void)>,
 }
 
 type ThrottleFn = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int, usize);
 type SessionFn = unsafe extern "C" fn(*mut c_void, c_int) -> i32;
 type TraceFn = unsafe extern "C" fn(*mut c_void, *mut c_void, u8, i32);
+type RoomFn = unsafe extern "C" fn(*mut c_void);
+
+/// The transport's `room`, callable from the pool's threads.
+struct CRoom {
+    f: RoomFn,
+    opaque: *mut c_void,
+}
+
+// SAFETY: `qrs_p9_server_new`'s contract: the transport's functions may be
+// called from any thread with `opaque`.
+unsafe impl Send for CRoom {}
+// SAFETY: as above; nothing here is mutated.
+unsafe impl Sync for CRoom {}
+
+impl CRoom {
+    fn call(&self) {
+        // SAFETY: the transport's contract.
+        unsafe { (self.f)(self.opaque) };
+    }
+}
 
 /// The transport with its functions checked.
 #[derive(Clone, Copy)]
@@ -337,23 +394,41 @@ impl<B: Backend> Job<B> for CJob {
     }
 }
 
+/// Where a thread-mode server runs its requests.
+enum Threads<'p> {
+    /// Coroutine mode.
+    None,
+    /// A pool of its own of this many threads.
+    Own(u32),
+    /// A shared pool.
+    Shared(&'p Pool),
+}
+
 impl<B: Backend> Engine<B> {
     fn new(
         backend: B,
         config: Config,
-        threads: u32,
+        threads: Threads<'_>,
+        limits: Limits,
         session: Option<CSession>,
+        room: Option<CRoom>,
     ) -> Result<Self, i32> {
         let server = Server::new(backend, config);
         let server = Arc::new(match session {
             Some(hook) => server.with_session_hook(hook),
             None => server,
         });
+        let host = |pool: &Pool| {
+            let host = ThreadHost::on_pool(Arc::clone(&server), pool, limits);
+            match room {
+                Some(room) => host.on_room(move || room.call()),
+                None => host,
+            }
+        };
         let host = match threads {
-            0 => None,
-            n => Some(
-                ThreadHost::try_new(Arc::clone(&server), n as usize).map_err(|_| -libc::EAGAIN)?,
-            ),
+            Threads::None => None,
+            Threads::Own(n) => Some(host(&Pool::new(n as usize).map_err(|_| -libc::EAGAIN)?)),
+            Threads::Shared(pool) => Some(host(pool)),
         };
         Ok(Engine { server, host })
     }
@@ -364,17 +439,44 @@ impl<B: Backend> Engine<B> {
     }
 
     fn submit(&self, pdu: Pdu, t: Transport) -> i32 {
-        match &self.host {
-            Some(host) => {
-                host.submit_job(Box::new(CJob { pdu, t }));
-                0
-            }
-            None => -libc::EOPNOTSUPP,
+        let Some(host) = &self.host else {
+            return -libc::EOPNOTSUPP;
+        };
+        match host.try_submit_job(Box::new(CJob { pdu, t })) {
+            Ok(()) => 0,
+            Err(Refused {
+                reason: Refusal::Full,
+                ..
+            }) => -libc::EAGAIN,
+            Err(Refused {
+                reason: Refusal::Closed,
+                ..
+            }) => -libc::EPIPE,
         }
+    }
+
+    fn wait_room(&self, bytes: usize, timeout: Option<Duration>) -> i32 {
+        let Some(host) = &self.host else {
+            return -libc::EOPNOTSUPP;
+        };
+        if host.wait_room(bytes, timeout) {
+            0
+        } else {
+            -libc::ETIMEDOUT
+        }
+    }
+
+    fn shutdown(&self) -> i32 {
+        let Some(host) = &self.host else {
+            return -libc::EOPNOTSUPP;
+        };
+        host.close();
+        0
     }
 
     fn stats(&self) -> QrsP9Stats {
         let s = self.server.stats();
+        let (_, bytes, refused) = self.host.as_ref().map_or((0, 0, 0), |h| h.in_flight());
         QrsP9Stats {
             requests: s.requests,
             offloads: s.offloads,
@@ -384,6 +486,8 @@ impl<B: Backend> Engine<B> {
             reclaimed: s.reclaimed,
             xattr_fids: u64::from(s.xattr_fids),
             active: s.active as u64,
+            inflight_bytes: bytes as u64,
+            refused,
         }
     }
 }
@@ -410,6 +514,12 @@ pub struct QrsP9Server {
     transport: Transport,
 }
 
+/// A pool of request threads that many thread-mode servers share
+/// (`qrs_p9_pool_new`, `qrs_p9_server_new_on_pool`) (opaque).
+pub struct QrsP9Pool {
+    pool: Pool,
+}
+
 /// A received request, to be run by `qrs_p9_handle` (opaque).
 pub struct QrsP9Request {
     ticket: Ticket,
@@ -419,7 +529,8 @@ pub struct QrsP9Request {
 /// Fill `*config` with the defaults: msize up to QEMU's virtio limit
 /// (`(1024 - 2) * 4096`), both dialects, `multidevs=warn`, 1024 xattr fids,
 /// the engine's fid bound, reclaim from `RLIMIT_NOFILE`, coroutine mode,
-/// writable.  NULL is ignored.  Thread-safe.
+/// writable, and (thread mode) at most 256 requests and 8 MiB in flight.
+/// NULL is ignored.  Thread-safe.
 ///
 /// # Safety
 /// `config` is NULL or writable.
@@ -439,10 +550,26 @@ pub unsafe extern "C" fn qrs_p9_config_init(config: *mut QrsP9Config) {
             open_high_water: 0,
             threads: 0,
             readonly: 0,
+            max_requests: QRS_P9_MAX_REQUESTS_DEFAULT,
+            max_bytes: QRS_P9_MAX_BYTES_DEFAULT,
         };
         // SAFETY: non-NULL and writable, per the contract.
         unsafe { config.write(c) };
     })
+}
+
+/// The thread-mode bounds of `c` (0: none).
+fn limits(c: &QrsP9Config) -> Limits {
+    Limits {
+        max_requests: match c.max_requests {
+            0 => usize::MAX,
+            n => n as usize,
+        },
+        max_bytes: match c.max_bytes {
+            0 => usize::MAX,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        },
+    }
 }
 
 fn engine_config(c: &QrsP9Config) -> Option<Config> {
@@ -477,8 +604,8 @@ fn engine_config(c: &QrsP9Config) -> Option<Config> {
 /// Make a server for `backend` with `config` (copied), sending replies
 /// through `transport` (copied) with `opaque`.  The server takes
 /// `backend`, also when it fails.  Thread mode starts `config->threads`
-/// threads.  On success `*out` is the new server, owned by the caller
-/// (`qrs_p9_server_free`).
+/// threads, the server's own.  On success `*out` is the new server, owned
+/// by the caller (`qrs_p9_server_free`).
 ///
 /// Returns 0; `-EINVAL` if a pointer, `transport->reply_buffers` or
 /// `transport->complete` is NULL, or
@@ -500,58 +627,178 @@ pub unsafe extern "C" fn qrs_p9_server_new(
     out: *mut *mut QrsP9Server,
 ) -> i32 {
     ffi_guard(PANIC_ERRNO, || {
-        if backend.is_null() {
+        // SAFETY: per the contract.
+        unsafe { server_new(config, None, backend, transport, opaque, out) }
+    })
+}
+
+/// Make a thread-mode server as `qrs_p9_server_new` does, whose requests
+/// run on `pool`'s threads (shared with the other servers on it) instead
+/// of threads of its own; `config->threads` is ignored.  Its bounds
+/// (`config->max_requests`, `config->max_bytes`) are its own, and the
+/// pool serves its servers in turn (one request each), so a flood on one
+/// server does not starve the others.  The server keeps the pool alive
+/// until `qrs_p9_server_free` (freeing the pool handle first is fine).
+///
+/// Returns as `qrs_p9_server_new`; `-EINVAL` also if `pool` is NULL.
+///
+/// # Safety
+/// As for `qrs_p9_server_new`; `pool` is NULL or a live pool.  The
+/// transport's functions may be called from the pool's threads.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_server_new_on_pool(
+    config: *const QrsP9Config,
+    pool: *const QrsP9Pool,
+    backend: *mut QrsP9Backend,
+    transport: *const QrsP9Transport,
+    opaque: *mut c_void,
+    out: *mut *mut QrsP9Server,
+) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        // SAFETY: NULL or live, per the contract.
+        let Some(pool) = (unsafe { pool.as_ref() }) else {
+            if !backend.is_null() {
+                // SAFETY: an unused backend, which we now own.
+                drop(unsafe { Box::from_raw(backend) });
+            }
             return -libc::EINVAL;
+        };
+        // SAFETY: per the contract.
+        unsafe { server_new(config, Some(&pool.pool), backend, transport, opaque, out) }
+    })
+}
+
+/// `qrs_p9_server_new` and `qrs_p9_server_new_on_pool`.
+///
+/// # Safety
+/// As for `qrs_p9_server_new`.
+unsafe fn server_new(
+    config: *const QrsP9Config,
+    pool: Option<&Pool>,
+    backend: *mut QrsP9Backend,
+    transport: *const QrsP9Transport,
+    opaque: *mut c_void,
+    out: *mut *mut QrsP9Server,
+) -> i32 {
+    if backend.is_null() {
+        return -libc::EINVAL;
+    }
+    // SAFETY: an unused backend, which we now own, per the contract.
+    let backend = unsafe { Box::from_raw(backend) };
+    // SAFETY: NULL or readable, per the contract.
+    let (Some(config), Some(transport)) =
+        (unsafe { config.as_ref() }, unsafe { transport.as_ref() })
+    else {
+        return -libc::EINVAL;
+    };
+    let (Some(reply_buffers), Some(complete)) = (transport.reply_buffers, transport.complete)
+    else {
+        return -libc::EINVAL;
+    };
+    if out.is_null() {
+        return -libc::EINVAL;
+    }
+    let Some(cfg) = engine_config(config) else {
+        return -libc::EINVAL;
+    };
+    let threads = match (pool, config.threads) {
+        (Some(pool), _) => Threads::Shared(pool),
+        (None, 0) => Threads::None,
+        (None, n) => Threads::Own(n),
+    };
+    let limits = limits(config);
+    let session = transport.session.map(|f| CSession { f, opaque });
+    let room = transport.room.map(|f| CRoom { f, opaque });
+    let engine = match backend.kind {
+        BackendKind::Native(b) => {
+            Engine::new(b, cfg, threads, limits, session, room).map(AnyEngine::Native)
         }
-        // SAFETY: an unused backend, which we now own, per the contract.
-        let backend = unsafe { Box::from_raw(backend) };
-        // SAFETY: NULL or readable, per the contract.
-        let (Some(config), Some(transport)) =
-            (unsafe { config.as_ref() }, unsafe { transport.as_ref() })
-        else {
-            return -libc::EINVAL;
-        };
-        let (Some(reply_buffers), Some(complete)) = (transport.reply_buffers, transport.complete)
-        else {
-            return -libc::EINVAL;
-        };
+        BackendKind::C(b) => Engine::new(*b, cfg, threads, limits, session, room).map(AnyEngine::C),
+    };
+    let engine = match engine {
+        Ok(e) => e,
+        Err(e) => return e,
+    };
+    let server = Box::new(QrsP9Server {
+        engine,
+        transport: Transport {
+            reply_buffers,
+            complete,
+            throttle: transport.throttle,
+            trace: transport.trace,
+            opaque,
+        },
+    });
+    // SAFETY: non-NULL and writable, per the contract.
+    unsafe { *out = Box::into_raw(server) };
+    0
+}
+
+/// Make a pool of `threads` request threads (0: one per CPU, at least 2)
+/// for thread-mode servers to share (`qrs_p9_server_new_on_pool`).  On
+/// success `*out` is the pool, owned by the caller (`qrs_p9_pool_free`).
+/// The threads are named `p9-host-N` and inherit the caller's signal
+/// mask.  Thread-safe.
+///
+/// Returns 0; `-EINVAL` if `out` is NULL; `-EAGAIN` if a thread cannot be
+/// created.
+///
+/// # Safety
+/// `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_pool_new(threads: u32, out: *mut *mut QrsP9Pool) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
         if out.is_null() {
             return -libc::EINVAL;
         }
-        let Some(cfg) = engine_config(config) else {
-            return -libc::EINVAL;
+        let Ok(pool) = Pool::new(threads as usize) else {
+            return -libc::EAGAIN;
         };
-        let session = transport.session.map(|f| CSession { f, opaque });
-        let engine = match backend.kind {
-            BackendKind::Native(b) => {
-                Engine::new(b, cfg, config.threads, session).map(AnyEngine::Native)
-            }
-            BackendKind::C(b) => Engine::new(*b, cfg, config.threads, session).map(AnyEngine::C),
-        };
-        let engine = match engine {
-            Ok(e) => e,
-            Err(e) => return e,
-        };
-        let server = Box::new(QrsP9Server {
-            engine,
-            transport: Transport {
-                reply_buffers,
-                complete,
-                throttle: transport.throttle,
-                trace: transport.trace,
-                opaque,
-            },
-        });
         // SAFETY: non-NULL and writable, per the contract.
-        unsafe { *out = Box::into_raw(server) };
+        unsafe { *out = Box::into_raw(Box::new(QrsP9Pool { pool })) };
         0
     })
 }
 
+/// How many threads `pool` runs; 0 if `pool` is NULL.  Thread-safe.
+///
+/// # Safety
+/// `pool` is NULL or a live pool.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_pool_threads(pool: *const QrsP9Pool) -> u32 {
+    ffi_guard(0, || {
+        // SAFETY: NULL or live, per the contract.
+        unsafe { pool.as_ref() }.map_or(0, |p| {
+            u32::try_from(p.pool.thread_count()).unwrap_or(u32::MAX)
+        })
+    })
+}
+
+/// Let go of the caller's handle on `pool`.  The threads stop (and are
+/// joined) once the handle and every server made on the pool are freed:
+/// here if none is left, else in the last `qrs_p9_server_free`.  NULL is
+/// ignored.
+///
+/// # Safety
+/// `pool` is NULL or a live pool, not used by the caller afterwards (the
+/// servers on it keep working); not called from a transport or backend
+/// function.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_pool_free(pool: *mut QrsP9Pool) {
+    ffi_guard((), || {
+        if !pool.is_null() {
+            // SAFETY: ours and live, per the contract.
+            drop(unsafe { Box::from_raw(pool) });
+        }
+    })
+}
+
 /// Free a server and its backend.  Thread mode: requests already submitted
-/// run to completion first, then the threads are joined.  Coroutine mode:
-/// no request may be in flight (call `qrs_p9_server_reset` first).  NULL
-/// is ignored.
+/// run to completion first (after `qrs_p9_server_shutdown`: the queued
+/// ones complete unrun), then the server's own threads are joined (on a
+/// shared pool: the pool's threads are joined if the pool's handle was
+/// freed and this was its last server).  Coroutine mode: no request may be
+/// in flight (call `qrs_p9_server_reset` first).  NULL is ignored.
 ///
 /// # Safety
 /// `server` is NULL or a live server from `qrs_p9_server_new`, not used by
@@ -693,12 +940,23 @@ pub unsafe extern "C" fn qrs_p9_handle(server: *const QrsP9Server, request: *mut
 }
 
 /// Thread mode: a request arrived (as for `qrs_p9_receive`); it runs on
-/// one of the server's threads, which call the transport's
-/// `reply_buffers` and `complete` for it.  Requests start in submission
-/// order; call it from one thread per transport, or serialise the calls.
+/// one of the server's (or its pool's) threads, which call the
+/// transport's `reply_buffers` and `complete` for it.  Requests start in
+/// submission order; call it from one thread per transport, or serialise
+/// the calls.
 ///
-/// Returns 0; `-EINVAL` as for `qrs_p9_receive`; `-EOPNOTSUPP` in
-/// coroutine mode.  On failure `complete` is not called.
+/// Back-pressure: when the server already has `config->max_requests`
+/// requests in flight, or taking this one would exceed
+/// `config->max_bytes`, the request is not taken and `-EAGAIN` is
+/// returned: keep it, stop reading the transport, and submit it again
+/// once there is room (the transport's `room` hook says when, or wait
+/// with `qrs_p9_server_wait_room`).  A request is always taken when none
+/// is in flight.
+///
+/// Returns 0; `-EINVAL` as for `qrs_p9_receive`; `-EAGAIN` at the bounds;
+/// `-EPIPE` after `qrs_p9_server_shutdown`; `-EOPNOTSUPP` in coroutine
+/// mode.  On failure the request is not taken: `complete` is not called
+/// for it.
 ///
 /// # Safety
 /// As for `qrs_p9_receive`; `pdu` and the request's memory may be used by
@@ -720,5 +978,63 @@ pub unsafe extern "C" fn qrs_p9_submit(
             return -libc::EINVAL;
         };
         with_engine!(s, e => e.submit(pdu, s.transport))
+    })
+}
+
+/// Thread mode: wait until a request costing `bytes` bytes (see
+/// `QrsP9Config.max_bytes`; 0 for "any request") fits in the server's
+/// bounds and, if `qrs_p9_submit` returned `-EAGAIN`, a request has
+/// finished since (so a retry always follows progress, whatever `bytes`
+/// said), for at most `timeout_ms` milliseconds (negative: no limit),
+/// parking the calling thread.  For hosts with a thread per transport;
+/// an event loop uses the transport's `room` hook instead.  The retry may
+/// still return `-EAGAIN` (the request did not fit yet, or another thread
+/// took the room): then wait again.
+///
+/// Returns 0 (there may be room, or the server was shut down: submitting
+/// then fails with `-EPIPE`); `-ETIMEDOUT`; `-EINVAL` if `server` is
+/// NULL; `-EOPNOTSUPP` in coroutine mode.
+///
+/// # Safety
+/// `server` is NULL or a live server; not called from a transport or
+/// backend function.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_server_wait_room(
+    server: *const QrsP9Server,
+    bytes: usize,
+    timeout_ms: i64,
+) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { server.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        with_engine!(s, e => e.wait_room(bytes, timeout))
+    })
+}
+
+/// Thread mode: the transport's peer is gone (the connection closed).
+/// Requests submitted and not started are dropped: they never run, and
+/// each is completed with no reply (`complete(pdu, 0)`) soon, on a server
+/// thread; running requests are cancelled at their next check point (a
+/// backend call not yet made is not made) and complete as usual; later
+/// `qrs_p9_submit` calls fail with `-EPIPE`.  Does not wait: free the
+/// server afterwards (`qrs_p9_server_free` waits for the running
+/// requests).  Thread-safe.
+///
+/// Returns 0; `-EINVAL` if `server` is NULL; `-EOPNOTSUPP` in coroutine
+/// mode.
+///
+/// # Safety
+/// `server` is NULL or a live server.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_server_shutdown(server: *const QrsP9Server) -> i32 {
+    ffi_guard(PANIC_ERRNO, || {
+        // SAFETY: NULL or live, per the contract.
+        let Some(s) = (unsafe { server.as_ref() }) else {
+            return -libc::EINVAL;
+        };
+        with_engine!(s, e => e.shutdown())
     })
 }

@@ -1204,9 +1204,17 @@ impl Transport for CServer {
             iov_len: pdu.req.len(),
         };
         let raw = Box::into_raw(pdu);
-        // SAFETY: a live server; the request's iovec and memory stay in
-        // the Pdu until `complete` frees it.
-        let r = unsafe { qrs_p9_submit(self.server, raw.cast(), &(*raw).req_iov, 1) };
+        let r = loop {
+            // SAFETY: a live server; the request's iovec and memory stay
+            // in the Pdu until `complete` frees it.
+            let r = unsafe { qrs_p9_submit(self.server, raw.cast(), &(*raw).req_iov, 1) };
+            if r != -libc::EAGAIN {
+                break r;
+            }
+            // At the server's bounds: wait for room (back-pressure).
+            // SAFETY: a live server; not a transport function.
+            unsafe { qrs_p9_server_wait_room(self.server, 0, -1) };
+        };
         if r != 0 {
             // SAFETY: not taken by the server (complete is not called).
             let mut pdu = unsafe { Box::from_raw(raw) };
@@ -1238,6 +1246,7 @@ pub fn serve_with(fs: &Arc<LocalFs>, ops: &QrsP9BackendOps, multidevs: u32) -> C
         throttle: None,
         session: None,
         trace: None,
+        room: None,
     };
     let mut server: *mut QrsP9Server = std::ptr::null_mut();
     // SAFETY: readable config and transport, an unused backend, a
