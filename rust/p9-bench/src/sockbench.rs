@@ -6,11 +6,11 @@
 //!
 //! Both servers are child processes with one server (session) per
 //! connection, all on one shared pool of the same thread count, with the
-//! same bounds in flight; p9serve reads every connection from one epoll
-//! loop and writes replies without blocking, serve-rust reads each
-//! connection on a thread of its own and writes replies under a
-//! per-connection mutex.  The difference is mostly the C boundary (the
-//! transport callbacks, malloc'd buffers).  The clients are threads of
+//! same bounds in flight, and one epoll thread reading every connection;
+//! p9serve writes replies without blocking (the loop sends what a socket
+//! could not take), serve-rust under a per-connection mutex.  The
+//! difference is mostly the C boundary (the transport callbacks, malloc'd
+//! buffers).  The clients are threads of
 //! this process, one connection each, one request at a time.  Rounds
 //! alternate the servers; medians are reported.
 //!
@@ -22,7 +22,9 @@
 //! base=<Rust req/s> unit=req/s speedup=<ours/base>`, and
 //! `BENCH name=p9serve_getattr_256conns_one_pool_vs_pool_per_conn ...`.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -44,8 +46,12 @@ const MSIZE: u32 = 1 << 20;
 // ----- the Rust server -----
 
 /// `p9-bench serve-rust --threads N --unix PATH DIR`: p9serve's
-/// counterpart on the engine's own `ThreadHost`s, on one shared pool.
-/// Runs until killed.
+/// counterpart on the engine's own `ThreadHost`s, built the same way: one
+/// shared pool, and one epoll thread that accepts and reads every
+/// connection (level-triggered, one `recv` per readiness), so that the
+/// ratio with p9serve is what the C boundary costs, not a difference of
+/// design.  Replies are written by the pool's threads under a
+/// per-connection mutex.  Runs until killed.
 pub fn serve_rust(args: &[String]) -> ! {
     let (mut threads, mut path, mut dir) = (THREADS as usize, None, None);
     let mut it = args.iter();
@@ -59,38 +65,157 @@ pub fn serve_rust(args: &[String]) -> ! {
     let (path, dir) = (path.expect("--unix PATH"), dir.expect("DIR"));
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path).expect("bind");
+    listener
+        .set_nonblocking(true)
+        .expect("non-blocking listener");
     let pool = Pool::new(threads).expect("pool");
+    let ep = Epoll::new();
+    ep.add(listener.as_raw_fd(), u64::MAX);
     println!("serve-rust: listening on unix:{path}");
     let _ = io::stdout().flush();
-    for conn in listener.incoming() {
-        let Ok(conn) = conn else { continue };
-        let (dir, pool) = (dir.clone(), pool.clone());
-        std::thread::spawn(move || serve_connection(conn, &dir, &pool));
+    let mut conns: HashMap<u64, Connection> = HashMap::new();
+    let mut next_id = 0u64;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        for key in ep.wait() {
+            if key == u64::MAX {
+                while let Ok((conn, _)) = listener.accept() {
+                    next_id += 1;
+                    ep.add(conn.as_raw_fd(), next_id);
+                    conns.insert(next_id, Connection::new(conn, &dir, &pool));
+                }
+                continue;
+            }
+            let Some(c) = conns.get_mut(&key) else {
+                continue;
+            };
+            if !c.readable(&mut buf) {
+                ep.del(c.stream.as_raw_fd());
+                // Dropping the host waits for its requests in flight, as
+                // qrs_p9_server_free does.
+                conns.remove(&key);
+            }
+        }
     }
-    std::process::exit(0)
 }
 
-fn serve_connection(conn: UnixStream, dir: &Path, pool: &Pool) {
-    let backend = NativeBackend::new(dir, SecurityModel::None).expect("backend");
-    // p9serve's config: qrs_p9_config_init's defaults (submit_job waits
-    // for room at the same bounds).
-    let config = Config::default();
-    let msize_max = config.msize_max;
-    let server = Arc::new(Server::new(backend, config));
-    let host = ThreadHost::on_pool(server, pool, Limits::default());
-    let writer = Arc::new(Mutex::new(conn.try_clone().expect("clone")));
-    let mut reader = conn;
-    while let Some(req) = p9_wire::stream::read_frame(&mut reader, msize_max) {
-        let w = Arc::clone(&writer);
-        host.submit(req, move |reply| {
-            if let Some(reply) = reply {
-                let mut w = w.lock().unwrap_or_else(PoisonError::into_inner);
-                let _ = w.write_all(&reply);
-            }
-        });
+/// One connection of serve-rust: its session, and the bytes of a request
+/// not yet read whole.
+struct Connection {
+    stream: UnixStream,
+    host: ThreadHost<NativeBackend>,
+    writer: Arc<Mutex<UnixStream>>,
+    pending: Vec<u8>,
+    msize_max: u32,
+}
+
+impl Connection {
+    fn new(stream: UnixStream, dir: &Path, pool: &Pool) -> Connection {
+        let backend = NativeBackend::new(dir, SecurityModel::None).expect("backend");
+        // p9serve's config: qrs_p9_config_init's defaults (submit_job waits
+        // for room at the same bounds).
+        let config = Config::default();
+        let msize_max = config.msize_max;
+        let server = Arc::new(Server::new(backend, config));
+        let host = ThreadHost::on_pool(server, pool, Limits::default());
+        let writer = Arc::new(Mutex::new(stream.try_clone().expect("clone")));
+        Connection {
+            stream,
+            host,
+            writer,
+            pending: Vec::new(),
+            msize_max,
+        }
     }
-    // Waits for the requests in flight, as qrs_p9_server_free does.
-    drop(host);
+
+    /// Read what is there (one `recv`) and submit every whole request;
+    /// false once the peer is gone or sent a bad frame.
+    fn readable(&mut self, buf: &mut [u8]) -> bool {
+        // SAFETY: `buf` is writable for its length; MSG_DONTWAIT keeps the
+        // (blocking, for the writers) socket from blocking the loop.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error().kind();
+            return matches!(e, io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted);
+        }
+        if n == 0 {
+            return false;
+        }
+        self.pending.extend_from_slice(&buf[..n as usize]);
+        let mut at = 0;
+        while self.pending.len() - at >= 4 {
+            let size = u32::from_le_bytes(self.pending[at..at + 4].try_into().expect("4 bytes"));
+            if !(7..=self.msize_max).contains(&size) {
+                return false;
+            }
+            let size = size as usize;
+            if self.pending.len() - at < size {
+                break;
+            }
+            let req = self.pending[at..at + size].to_vec();
+            at += size;
+            let w = Arc::clone(&self.writer);
+            self.host.submit(req, move |reply| {
+                if let Some(reply) = reply {
+                    let mut w = w.lock().unwrap_or_else(PoisonError::into_inner);
+                    let _ = w.write_all(&reply);
+                }
+            });
+        }
+        self.pending.drain(..at);
+        true
+    }
+}
+
+/// A level-triggered epoll set keyed by `u64`.
+struct Epoll(OwnedFd);
+
+impl Epoll {
+    fn new() -> Epoll {
+        // SAFETY: no pointer arguments; a new descriptor or -1.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        assert!(fd >= 0, "epoll_create1: {}", io::Error::last_os_error());
+        // SAFETY: a descriptor just made and owned by nobody else.
+        Epoll(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
+    fn add(&self, fd: i32, key: u64) {
+        let mut e = libc::epoll_event {
+            events: libc::EPOLLIN as u32,
+            u64: key,
+        };
+        // SAFETY: `e` is a valid event for the duration of the call.
+        let r = unsafe { libc::epoll_ctl(self.0.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut e) };
+        assert_eq!(r, 0, "epoll_ctl: {}", io::Error::last_os_error());
+    }
+
+    fn del(&self, fd: i32) {
+        // SAFETY: EPOLL_CTL_DEL ignores the event pointer.
+        unsafe {
+            libc::epoll_ctl(
+                self.0.as_raw_fd(),
+                libc::EPOLL_CTL_DEL,
+                fd,
+                std::ptr::null_mut(),
+            )
+        };
+    }
+
+    /// The keys of the ready descriptors (waits until there is one).
+    fn wait(&self) -> Vec<u64> {
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        // SAFETY: `evs` is writable for 64 events.
+        let n = unsafe { libc::epoll_wait(self.0.as_raw_fd(), evs.as_mut_ptr(), 64, -1) };
+        let n = usize::try_from(n).unwrap_or(0);
+        evs[..n].iter().map(|e| e.u64).collect()
+    }
 }
 
 // ----- clients -----
