@@ -5,6 +5,11 @@
 # on each, rounds interleaved, medians printed as
 #   BENCH name=guest_<workload> ours=<s> base=<s> unit=s speedup=<base/ours>
 #   BENCH name=guest_<workload>_cpu ... unit=cpu_s    (QEMU's user+system time)
+#   BENCH name=guest_<workload>_server_cpu ... unit=cpu_s (the same without
+#         the vCPU threads: the 9P path's own cost, the guest's emulation
+#         being the same on both)
+#   BENCH name=guest_<workload>_waits ... unit=waits  (voluntary context
+#         switches of QEMU's threads: the wake-ups the workload cost)
 #
 # usage: run-guest-bench.sh OURS_QEMU BASE_QEMU     (BENCH_ROUNDS rounds, default 3;
 #        BENCH_WORKLOADS=a,b,...: only those, for profiling)
@@ -61,6 +66,7 @@ run_one() {
     mkdir "$export/.sync"
     rm -f "$work/console.log" "$work/qemu.pid"
     timeout -k 10 1800 "$qemu" -accel tcg -m 1024 -smp 2 -nodefaults -no-user-config \
+        -name debug-threads=on \
         -display none -serial "file:$work/console.log" -no-reboot -pidfile "$work/qemu.pid" \
         -kernel "$kernel" -initrd "$work/initrd.gz" \
         -append "console=ttyS0 panic=-1 quiet${BENCH_WORKLOADS:+ bench=$BENCH_WORKLOADS}" \
@@ -86,7 +92,8 @@ for r in $(seq "$rounds"); do
     done
 done
 
-# median VARIANT WORKLOAD FIELD (3: wall, 4: cpu) over the rounds.
+# median VARIANT WORKLOAD FIELD (3: wall, 4: cpu, 5: waits, 6: server cpu)
+# over the rounds.
 median() {
     cat "$work/$1".* | awk -v w="$2" -v f="$3" '$1 == "RESULT" && $2 == w { print $f }' |
         sort -g | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
@@ -100,4 +107,6 @@ for w in create stat list rename unlink find_stat untar rm_tree seq_write seq_re
     [ -n "$(median ours "$w" 3)" ] || continue
     bench_line "guest_$w" "$(median ours $w 3)" "$(median base $w 3)" s
     bench_line "guest_${w}_cpu" "$(median ours $w 4)" "$(median base $w 4)" cpu_s
+    bench_line "guest_${w}_server_cpu" "$(median ours $w 6)" "$(median base $w 6)" cpu_s
+    bench_line "guest_${w}_waits" "$(median ours $w 5)" "$(median base $w 5)" waits
 done
