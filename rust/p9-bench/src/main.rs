@@ -11,7 +11,8 @@
 //!
 //! Output: `BENCH name=<id> ours=<engine> base=<syscalls> unit=ns/op
 //! speedup=<base/ours>` (below 1: the engine costs that fraction more than
-//! the floor).
+//! the floor).  `P9_BENCH=getattr` runs only the comparisons whose name
+//! has that substring, for profiling one request type.
 
 use std::ffi::CString;
 use std::fs;
@@ -146,6 +147,11 @@ fn compare(
     mut ours: impl FnMut(usize),
     mut base: impl FnMut(usize),
 ) {
+    // P9_BENCH=substring: only the comparisons whose name has it (to
+    // profile one request type).
+    if std::env::var("P9_BENCH").is_ok_and(|only| !name.contains(&only)) {
+        return;
+    }
     let (mut o, mut b) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         setup();
