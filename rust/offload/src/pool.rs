@@ -973,7 +973,10 @@ mod spin_tests {
             polls += 1;
         }
         let spun = t0.elapsed();
-        assert!(polls > 0 && spun >= SPIN_MAX, "spun {spun:?} in {polls} polls");
+        assert!(
+            polls > 0 && spun >= SPIN_MAX,
+            "spun {spun:?} in {polls} polls"
+        );
         // The next idle period spins again from the start.
         assert!(spin.more());
     }
