@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 //! [`NativeBackend`]: the engine's [`Backend`] on top of this crate's
 //! descriptor-based layer, the counterpart of QEMU's `hw/9pfs/9p-local.c`
-//! with `security_model=passthrough` or `none`.
+//! with any of its security models ([`SecurityModel`]; the mapped ones'
+//! hooks are in the child module `mapped`).
 //!
 //! * A fid's node is a [`NativeNode`]: a record of the backend's tree (see
 //!   `crate::tree`): the file's identity (`st_dev`, `st_ino`, and its file
@@ -41,10 +42,12 @@ use p9_wire::types::StatFs as WireStatFs;
 
 use crate::budget::{HandleToken, Held};
 use crate::tree::{Rec, Tree};
+mod mapped;
+
 use crate::{
     chmod, chown, create_file, fsync, ftruncate, generation, getlk, link, mkdir, mknod, open,
-    pread, pwrite, readlink, renameat, setlk, stat, stat_at, statfs, symlink, truncate, unlinkat,
-    utimes, DirReader, Errno, LockType, Node, SecurityModel, SetTime, Stat, Timespec,
+    pread, pwrite, renameat, setlk, stat, stat_at, statfs, truncate, unlinkat, utimes, DirReader,
+    Errno, LockType, Node, SecurityModel, SetTime, Stat, Timespec,
 };
 
 /// The layer's errno as the engine's (both are positive Linux values).
@@ -246,7 +249,7 @@ impl NativeBackend {
     /// Attributes of `rec`'s file, through its descriptor.
     fn stat_of(&self, rec: &Arc<Rec>) -> Result<Stat> {
         let h = w(self.tree.node(rec))?;
-        w(stat(&h))
+        Ok(self.guest_stat(rec, w(stat(&h))?))
     }
 
     /// One walk step from `cur`.
@@ -266,7 +269,9 @@ impl NativeBackend {
                 }
             }
             _ => {
+                w(self.model.check_name(name))?;
                 let (rec, st) = w(self.tree.lookup(&cur.rec, name))?;
+                let st = self.guest_stat(&rec, st);
                 return Ok((NativeNode { rec }, attr_of(&st)));
             }
         };
@@ -377,7 +382,8 @@ impl Backend for NativeBackend {
     /// `stat` of the open handle's descriptor (works for open-but-unlinked
     /// files, as 9p.c's `fstat`).
     fn fstat(&self, _node: &NativeNode, handle: &NativeHandle) -> Result<Attr> {
-        Ok(attr_of(&w(handle.with_fd(|fd| stat(fd)))?))
+        let st = w(handle.with_fd(|fd| stat(fd).map(|st| self.guest_fstat(&handle.rec, fd, st))))?;
+        Ok(attr_of(&st))
     }
 
     /// QEMU's `local_ioc_getversion`: where the export's file system keeps
@@ -412,6 +418,9 @@ impl Backend for NativeBackend {
         handle: Option<&NativeHandle>,
         set: &SetAttr,
     ) -> Result<()> {
+        if self.model.is_mapped() {
+            return self.setattr_mapped(node, handle, set);
+        }
         let Some(h) = handle else {
             let n = w(self.tree.node(&node.rec))?;
             if let Some(size) = set.size {
@@ -468,34 +477,42 @@ impl Backend for NativeBackend {
         mode: u32,
         cred: &Cred,
     ) -> Result<(NativeNode, NativeHandle, Attr)> {
+        w(self.model.check_name(name))?;
         let d = w(self.tree.verified(&dir.rec))?;
         let token = w(HandleToken::take(self.tree.account()))?;
-        let (node, fd) = w(create_file(&d, name, flags, mode & 0o7777))?;
+        let host_mode = self.model.host_file_mode(mode & 0o7777);
+        let (node, fd) = w(create_file(&d, name, flags, host_mode))?;
+        let mode = (mode & 0o7777) | libc::S_IFREG;
         w(self
             .model
             .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
         let st = w(stat(&node))?;
+        let guest = self.new_stat(&d, name, &node, st);
         let (rec, _) = self.tree.adopt(&dir.rec, name, Held::new(node), &st);
         let handle = self.handle(HandleKind::File(fd), &rec, token);
-        Ok((NativeNode { rec }, handle, attr_of(&st)))
+        Ok((NativeNode { rec }, handle, attr_of(&guest)))
     }
 
     fn mkdir(&self, dir: &NativeNode, name: &[u8], mode: u32, cred: &Cred) -> Result<Attr> {
+        w(self.model.check_name(name))?;
         let d = w(self.tree.verified(&dir.rec))?;
-        let node = w(mkdir(&d, name, mode & 0o7777))?;
+        let node = w(mkdir(&d, name, self.model.host_dir_mode(mode & 0o7777)))?;
+        let mode = mode | libc::S_IFDIR;
         w(self
             .model
             .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
-        Ok(attr_of(&w(stat(&node))?))
+        Ok(attr_of(&self.new_stat(&d, name, &node, w(stat(&node))?)))
     }
 
     fn symlink(&self, dir: &NativeNode, name: &[u8], target: &[u8], cred: &Cred) -> Result<Attr> {
+        w(self.model.check_name(name))?;
         let d = w(self.tree.verified(&dir.rec))?;
-        let node = w(symlink(&d, name, target))?;
+        let node = w(self.model.symlink(&d, name, target))?;
+        let mode = 0o777 | libc::S_IFLNK;
         w(self
             .model
-            .finish_create(&d, name, &node, cred.uid, cred.gid, 0o777))?;
-        Ok(attr_of(&w(stat(&node))?))
+            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
+        Ok(attr_of(&self.new_stat(&d, name, &node, w(stat(&node))?)))
     }
 
     fn mknod(
@@ -506,24 +523,29 @@ impl Backend for NativeBackend {
         rdev: u64,
         cred: &Cred,
     ) -> Result<Attr> {
+        w(self.model.check_name(name))?;
         let d = w(self.tree.verified(&dir.rec))?;
-        let node = w(mknod(&d, name, mode, rdev))?;
+        let (host_mode, host_rdev) = self.model.host_mknod(mode, rdev);
+        let node = w(mknod(&d, name, host_mode, host_rdev))?;
         w(self
             .model
-            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
-        Ok(attr_of(&w(stat(&node))?))
+            .finish_create_dev(&d, name, &node, cred.uid, cred.gid, mode, Some(rdev)))?;
+        Ok(attr_of(&self.new_stat(&d, name, &node, w(stat(&node))?)))
     }
 
     /// Links the file found at `target`'s place (so a file the host moved
     /// out of the export is not brought back in) into the directory.
     fn link(&self, target: &NativeNode, dir: &NativeNode, name: &[u8]) -> Result<()> {
+        w(self.model.check_name(name))?;
         let t = w(self.tree.verified(&target.rec))?;
         let d = w(self.tree.verified(&dir.rec))?;
-        w(link(&t, &d, name))
+        w(link(&t, &d, name))?;
+        self.linked_meta(target, &d, name)
     }
 
     fn readlink(&self, node: &NativeNode) -> Result<Vec<u8>> {
-        w(readlink(&*w(self.tree.node(&node.rec))?))
+        let n = w(self.tree.node(&node.rec))?;
+        w(self.model.readlink(&n))
     }
 
     /// Renames between the directories found at their places, then moves
@@ -536,6 +558,8 @@ impl Backend for NativeBackend {
         newdir: &NativeNode,
         newname: &[u8],
     ) -> Result<()> {
+        w(self.model.check_name(oldname))?;
+        w(self.model.check_name(newname))?;
         let o = w(self.tree.verified(&olddir.rec))?;
         let n = if Arc::ptr_eq(&olddir.rec, &newdir.rec) {
             Arc::clone(&o)
@@ -543,6 +567,7 @@ impl Backend for NativeBackend {
             w(self.tree.verified(&newdir.rec))?
         };
         w(renameat(&o, oldname, &n, newname))?;
+        self.renamed_meta(&o, oldname, &n, newname)?;
         self.tree.moved(&olddir.rec, oldname, &newdir.rec, newname);
         Ok(())
     }
@@ -556,6 +581,7 @@ impl Backend for NativeBackend {
         newdir: Option<&NativeNode>,
         newname: &[u8],
     ) -> Result<NativeNode> {
+        w(self.model.check_name(newname))?;
         let Place {
             dir, name, fd: d, ..
         } = self.entry_of(node, libc::EBUSY)?;
@@ -566,6 +592,7 @@ impl Backend for NativeBackend {
             _ => (Arc::clone(&dir), Arc::clone(&d)),
         };
         w(renameat(&d, &name, &n, newname))?;
+        self.renamed_meta(&d, &name, &n, newname)?;
         self.tree.moved(&dir, &name, &newdir, newname);
         Ok(node.clone())
     }
@@ -580,8 +607,11 @@ impl Backend for NativeBackend {
     }
 
     fn unlink(&self, dir: &NativeNode, name: &[u8], rmdir: bool) -> Result<()> {
+        w(self.model.check_name(name))?;
         let d = w(self.tree.verified(&dir.rec))?;
+        self.unlinking_meta(&d, name, rmdir)?;
         w(unlinkat(&d, name, rmdir))?;
+        self.unlinked_meta(&d, name);
         self.tree.removed(&dir.rec, name);
         Ok(())
     }
@@ -598,7 +628,9 @@ impl Backend for NativeBackend {
             fd: d,
             st,
         } = self.entry_of(node, libc::EINVAL)?;
+        self.unlinking_meta(&d, &name, st.is_dir())?;
         w(unlinkat(&d, &name, st.is_dir()))?;
+        self.unlinked_meta(&d, &name);
         self.tree.removed(&dir, &name);
         Ok(())
     }
@@ -645,7 +677,7 @@ impl Backend for NativeBackend {
         let HandleKind::Dir(reader) = &handle.kind else {
             return Err(werr(Errno(libc::EBADF)));
         };
-        let _here = w(self.tree.verified(&handle.rec))?;
+        let here = w(self.tree.verified(&handle.rec))?;
         let mut reader = lock_reader(reader);
         // Cookies are opaque: the u64 goes back to the i64 it came from.
         w(reader.seek(offset as i64))?;
@@ -666,6 +698,9 @@ impl Backend for NativeBackend {
             let mut any = false;
             for e in batch {
                 any = true;
+                if self.model.hides(e.name) {
+                    continue;
+                }
                 let mut ino = e.ino;
                 let mut attr = None;
                 if e.name == b".." {
@@ -682,7 +717,11 @@ impl Backend for NativeBackend {
                     }
                 } else if want_attr {
                     match stat_at(&*reader, e.name) {
-                        Ok(st) => attr = Some(attr_of(&st)),
+                        Ok(st) => {
+                            let st =
+                                self.entry_stat(&handle.rec, &here, reader.as_fd(), e.name, st);
+                            attr = Some(attr_of(&st));
+                        }
                         Err(Errno(libc::ENOENT)) => continue,
                         Err(err) => return fail(werr(err), delivered),
                     }
@@ -690,7 +729,13 @@ impl Backend for NativeBackend {
                 let entry = DirEntry {
                     ino,
                     next: e.off as u64,
-                    d_type: e.d_type,
+                    // QEMU's local_readdir: the host's type is not the
+                    // guest's in the mapped models.
+                    d_type: if self.model.is_mapped() {
+                        libc::DT_UNKNOWN
+                    } else {
+                        e.d_type
+                    },
                     name: e.name,
                     attr,
                 };

@@ -45,6 +45,7 @@ mod errno;
 mod fhandle;
 mod io;
 mod lock;
+mod mapped;
 mod node;
 mod open;
 mod resolve;

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The two QEMU security models the native backend supports:
-//! `passthrough` and `none` (the `mapped*` models store credentials in
-//! extended attributes or metadata files and are not implemented here).
+//! The QEMU security models of the native backend: `passthrough`,
+//! `none`, `mapped-xattr` and `mapped-file` (the latter two with exactly
+//! the on-disk format of QEMU's `local` driver, see `crate::mapped`).
 
 use std::os::fd::AsFd;
 
 use crate::attr::{chmod_known, chown};
 use crate::errno::{Errno, Result};
+use crate::mapped;
 use crate::node::{file_type, fstat, Node};
 use crate::resolve::lookup;
 use crate::xattr;
@@ -23,19 +24,147 @@ pub enum SecurityModel {
     /// the owner of a *new* file is ignored (the server usually lacks the
     /// privilege), and POSIX ACL attributes are not supported.
     None,
+    /// `security_model=mapped-xattr` (alias `mapped`): files belong to the
+    /// server on the host (new ones mode 0600, directories 0700); the
+    /// guest's owner, mode (with the file type) and device number live in
+    /// the extended attributes `user.virtfs.{uid,gid,mode,rdev}`.  Device
+    /// nodes, FIFOs, sockets and symbolic links are regular files on the
+    /// host (a link's target is its content).  The guest can neither see
+    /// nor change `user.virtfs.*`; its POSIX ACLs are stored as
+    /// `user.virtfs.system.posix_acl_{access,default}`.
+    MappedXattr,
+    /// `security_model=mapped-file`: as [`SecurityModel::MappedXattr`],
+    /// but the credentials are kept in `.virtfs_metadata/<name>` beside
+    /// each entry (`.virtfs_metadata_root` for the export root), names
+    /// the guest can neither see nor use.  Extended attributes as in
+    /// passthrough.
+    MappedFile,
 }
 
 impl SecurityModel {
-    /// The model for a QEMU `security_model=` value: `"passthrough"` or
-    /// `"none"`; `None` for anything else (including the unsupported
-    /// `"mapped"`, `"mapped-xattr"` and `"mapped-file"`).
+    /// The model for a QEMU `security_model=` value: `"passthrough"`,
+    /// `"none"`, `"mapped-xattr"` (or `"mapped"`), `"mapped-file"`; `None`
+    /// for anything else.
     #[must_use]
     pub fn from_name(name: &str) -> Option<SecurityModel> {
         match name {
             "passthrough" => Some(SecurityModel::Passthrough),
             "none" => Some(SecurityModel::None),
+            "mapped" | "mapped-xattr" => Some(SecurityModel::MappedXattr),
+            "mapped-file" => Some(SecurityModel::MappedFile),
             _ => None,
         }
+    }
+
+    /// Whether guest credentials are mapped (kept in extended attributes
+    /// or metadata files) rather than applied to the host files.
+    #[must_use]
+    pub fn is_mapped(self) -> bool {
+        matches!(self, SecurityModel::MappedXattr | SecurityModel::MappedFile)
+    }
+
+    /// `EINVAL` for a name the model keeps for itself (`mapped-file`:
+    /// `.virtfs_metadata` and `.virtfs_metadata_root`, as QEMU's
+    /// `local_is_mapped_file_metadata` checks in every call taking a name
+    /// from the guest).
+    ///
+    /// # Errors
+    ///
+    /// `EINVAL` as above.
+    pub fn check_name(self, name: &[u8]) -> Result<()> {
+        if self == SecurityModel::MappedFile && mapped::is_metadata_name(name) {
+            Err(Errno(libc::EINVAL))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Whether a directory entry is hidden from the guest (`mapped-file`'s
+    /// metadata, QEMU's `local_readdir`).
+    #[must_use]
+    pub fn hides(self, name: &[u8]) -> bool {
+        self.check_name(name).is_err()
+    }
+
+    /// The host permission bits to create a file with, given the guest's
+    /// (QEMU's `fmode` in the mapped models).
+    #[must_use]
+    pub fn host_file_mode(self, mode: libc::mode_t) -> libc::mode_t {
+        if self.is_mapped() {
+            mapped::FILE_MODE
+        } else {
+            mode
+        }
+    }
+
+    /// The host permission bits to create a directory with (QEMU's
+    /// `dmode` in the mapped models).
+    #[must_use]
+    pub fn host_dir_mode(self, mode: libc::mode_t) -> libc::mode_t {
+        if self.is_mapped() {
+            mapped::DIR_MODE
+        } else {
+            mode
+        }
+    }
+
+    /// The host mode and device number for `Tmknod`: in the mapped models
+    /// a regular file (QEMU: `fmode | S_IFREG`, device 0).
+    #[must_use]
+    pub fn host_mknod(self, mode: libc::mode_t, rdev: u64) -> (libc::mode_t, u64) {
+        if self.is_mapped() {
+            (libc::S_IFREG | mapped::FILE_MODE, 0)
+        } else {
+            (mode, rdev)
+        }
+    }
+
+    /// Creates the symbolic link `name` in `dir` (`Tsymlink`): in the
+    /// mapped models a new regular file (0600) holding `target`, as QEMU's
+    /// `local_symlink` (removed again if writing fails).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::symlink`], or of [`crate::create_file`] and the
+    /// write (`EIO` for a short one).
+    pub fn symlink(self, dir: &Node, name: &[u8], target: &[u8]) -> Result<Node> {
+        if !self.is_mapped() {
+            return crate::dirops::symlink(dir, name, target);
+        }
+        if target.contains(&0) {
+            return Err(Errno(libc::EINVAL));
+        }
+        let (node, fd) = crate::create_file(
+            dir,
+            name,
+            libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
+            mapped::FILE_MODE,
+        )?;
+        let wrote = crate::io::pwrite(fd.as_fd(), &[std::io::IoSlice::new(target)], 0);
+        if wrote != Ok(target.len()) {
+            let _ = crate::dirops::unlinkat(dir, name, false);
+            return Err(wrote.err().unwrap_or(Errno(libc::EIO)));
+        }
+        Ok(node)
+    }
+
+    /// Reads the symbolic link `node` (`Treadlink`): in the mapped models
+    /// the content of the regular file standing for it, at most
+    /// `PATH_MAX - 1` bytes (QEMU's `v9fs_co_readlink`); a host symbolic
+    /// link there is `ELOOP`, as QEMU's `O_NOFOLLOW` open.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`crate::readlink`], or of [`crate::open`] and the read.
+    pub fn readlink(self, node: &Node) -> Result<Vec<u8>> {
+        if !self.is_mapped() {
+            return crate::readlink(node);
+        }
+        let fd = crate::open(node, libc::O_RDONLY)?;
+        let mut buf = vec![0u8; libc::PATH_MAX as usize - 1];
+        let n = crate::io::pread(fd.as_fd(), &mut [std::io::IoSliceMut::new(&mut buf)], 0)?;
+        buf.truncate(n);
+        Ok(buf)
     }
 
     /// Gives a newly created entry its owner and mode, mirroring QEMU's
@@ -48,13 +177,22 @@ impl SecurityModel {
     ///    undoes the process umask applied at creation; a failure fails
     ///    the request in both models.
     ///
+    /// In the mapped models, instead, `uid`, `gid`, `mode` (the mode QEMU
+    /// stores, file type included: `Tlcreate` `(mode & 0o7777) | S_IFREG`,
+    /// `Tmkdir` `mode | S_IFDIR`, `Tsymlink` `0o777 | S_IFLNK`, `Tmknod`
+    /// the request's) and `rdev` (`Tmknod` only) are stored as QEMU's
+    /// `local_set_xattrat` / `local_set_mapped_file_attrat` do; a `uid` or
+    /// `gid` of `u32::MAX` is QEMU's `-1` and not stored.
+    ///
     /// On failure the entry is removed again (only if `name` in `dir` still
     /// is `node`), as QEMU does, and the error is returned.
     ///
     /// # Errors
     ///
     /// The errno of `fstat` on `node`, of [`chown`] (passthrough only:
-    /// `EPERM`, `EINVAL`, ...) or of [`chmod`].
+    /// `EPERM`, `EINVAL`, ...) or of [`chmod`]; in the mapped models that
+    /// of storing the credentials (`ENOTSUP` where the file system has no
+    /// `user.` attributes, `ENOSPC`, ...).
     pub fn finish_create(
         self,
         dir: &Node,
@@ -64,9 +202,36 @@ impl SecurityModel {
         gid: u32,
         mode: libc::mode_t,
     ) -> Result<()> {
+        self.finish_create_dev(dir, name, node, uid, gid, mode, None)
+    }
+
+    /// [`Self::finish_create`] with the device number the mapped models
+    /// store for `Tmknod` (QEMU's `fc_rdev`; ignored in `passthrough` and
+    /// `none`, where `mknod` made the device).
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Self::finish_create`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn finish_create_dev(
+        self,
+        dir: &Node,
+        name: &[u8],
+        node: &Node,
+        uid: u32,
+        gid: u32,
+        mode: libc::mode_t,
+        rdev: Option<u64>,
+    ) -> Result<()> {
         let st = fstat(node.as_fd())?;
         let ft = file_type(st.st_mode);
         let set = || -> Result<()> {
+            let cred = mapped::Cred::new(Some(uid), Some(gid), Some(mode), rdev);
+            match self {
+                SecurityModel::MappedXattr => return mapped::set_xattr_cred(node.as_fd(), &cred),
+                SecurityModel::MappedFile => return mapped::set_file_cred(dir, name, &cred),
+                SecurityModel::Passthrough | SecurityModel::None => {}
+            }
             if let Err(e) = chown(node, Some(uid), Some(gid)) {
                 if self == SecurityModel::Passthrough {
                     return Err(e);
@@ -101,9 +266,19 @@ impl SecurityModel {
     /// `EOPNOTSUPP` for a name the model does not pass through (QEMU:
     /// `EOPNOTSUPP` for unknown namespaces, `ENOTSUP`, the same value on
     /// Linux, for ACLs in the `none` model).
+    ///
+    /// `mapped-file` passes through as `passthrough` (QEMU uses
+    /// `passthrough_xattr_ops` for it); `mapped-xattr` is QEMU's
+    /// `mapped_xattr_ops`: `user.*` and the names beginning with
+    /// `system.posix_acl_access` or `system.posix_acl_default` (see
+    /// [`Self::getxattr`] for what they map to).
     pub fn check_xattr_name(self, name: &[u8]) -> Result<()> {
+        if self == SecurityModel::MappedXattr {
+            return mapped_xattr_name(name).map(drop);
+        }
         let ok = name.starts_with(b"user.")
-            || (self == SecurityModel::Passthrough && name.starts_with(b"system.posix_acl_"));
+            || (matches!(self, SecurityModel::Passthrough | SecurityModel::MappedFile)
+                && name.starts_with(b"system.posix_acl_"));
         if ok {
             Ok(())
         } else {
@@ -113,15 +288,29 @@ impl SecurityModel {
 
     /// [`crate::getxattr`] after [`Self::check_xattr_name`].
     ///
+    /// In `mapped-xattr` (QEMU's `mp_user_getxattr`, `mp_pacl_getxattr`,
+    /// `mp_dacl_getxattr`): `user.virtfs.*` is `ENODATA` (the model's own
+    /// attributes), and a name beginning with `system.posix_acl_access`
+    /// (`_default`) reads `user.virtfs.system.posix_acl_access`
+    /// (`_default`).
+    ///
     /// # Errors
     ///
     /// Those of [`Self::check_xattr_name`] and [`crate::getxattr`].
     pub fn getxattr(self, node: &Node, name: &[u8], buf: &mut [u8]) -> Result<usize> {
+        if self == SecurityModel::MappedXattr {
+            if name.starts_with(VIRTFS_PREFIX) {
+                return Err(Errno(libc::ENODATA));
+            }
+            return xattr::getxattr(node, mapped_xattr_name(name)?, buf);
+        }
         self.check_xattr_name(name)?;
         xattr::getxattr(node, name, buf)
     }
 
-    /// [`crate::setxattr`] after [`Self::check_xattr_name`].
+    /// [`crate::setxattr`] after [`Self::check_xattr_name`]; in
+    /// `mapped-xattr`, `user.virtfs.*` is `EACCES` and ACLs are mapped as
+    /// for [`Self::getxattr`] (QEMU's `mp_*_setxattr`).
     ///
     /// # Errors
     ///
@@ -133,23 +322,48 @@ impl SecurityModel {
         value: &[u8],
         flags: libc::c_int,
     ) -> Result<()> {
+        if self == SecurityModel::MappedXattr {
+            if name.starts_with(VIRTFS_PREFIX) {
+                return Err(Errno(libc::EACCES));
+            }
+            return xattr::setxattr(node, mapped_xattr_name(name)?, value, flags);
+        }
         self.check_xattr_name(name)?;
         xattr::setxattr(node, name, value, flags)
     }
 
-    /// [`crate::removexattr`] after [`Self::check_xattr_name`].
+    /// [`crate::removexattr`] after [`Self::check_xattr_name`]; in
+    /// `mapped-xattr`, `user.virtfs.*` is `EACCES`, ACLs are mapped as for
+    /// [`Self::getxattr`] and removing a missing one succeeds (QEMU's
+    /// `mp_*_removexattr`).
     ///
     /// # Errors
     ///
     /// Those of [`Self::check_xattr_name`] and [`crate::removexattr`].
     pub fn removexattr(self, node: &Node, name: &[u8]) -> Result<()> {
+        if self == SecurityModel::MappedXattr {
+            if name.starts_with(VIRTFS_PREFIX) {
+                return Err(Errno(libc::EACCES));
+            }
+            let host = mapped_xattr_name(name)?;
+            return match xattr::removexattr(node, host) {
+                // QEMU's mp_pacl_removexattr: a missing ACL is no error.
+                Err(Errno(libc::ENODATA)) if host != name => Ok(()),
+                r => r,
+            };
+        }
         self.check_xattr_name(name)?;
         xattr::removexattr(node, name)
     }
 
     /// The names of [`crate::listxattr`] that [`Self::check_xattr_name`]
     /// accepts, each NUL-terminated, like QEMU's `v9fs_list_xattr`; with an
-    /// empty `buf`, just the size of that list.
+    /// empty `buf`, just the size of that list.  In `mapped-xattr` (QEMU's
+    /// `mp_user_listxattr`): `user.*` but `user.virtfs.*`, and
+    /// `user.virtfs.system.posix_acl_*` as `system.posix_acl_*`.  (Host
+    /// `system.posix_acl_*` attributes are not listed: QEMU's
+    /// `mp_pacl_listxattr` counts them in the size but copies none into
+    /// the list.)
     ///
     /// # Errors
     ///
@@ -160,7 +374,12 @@ impl SecurityModel {
         let mut out = Vec::with_capacity(raw.len());
         for name in raw.split_inclusive(|&c| c == 0) {
             let bare = name.strip_suffix(b"\0").unwrap_or(name);
-            if !bare.is_empty() && self.check_xattr_name(bare).is_ok() {
+            if self == SecurityModel::MappedXattr {
+                if let Some(shown) = mapped_listed(bare) {
+                    out.extend_from_slice(shown);
+                    out.push(0);
+                }
+            } else if !bare.is_empty() && self.check_xattr_name(bare).is_ok() {
                 out.extend_from_slice(bare);
                 out.push(0);
             }
@@ -172,6 +391,44 @@ impl SecurityModel {
         dst.copy_from_slice(&out);
         Ok(out.len())
     }
+}
+
+/// `user.virtfs.`: the attributes of the mapped-xattr model.
+const VIRTFS_PREFIX: &[u8] = b"user.virtfs.";
+/// Where mapped-xattr keeps the guest's POSIX ACLs (9p-posix-acl.c).
+const MAP_ACL_ACCESS: &[u8] = b"user.virtfs.system.posix_acl_access";
+const MAP_ACL_DEFAULT: &[u8] = b"user.virtfs.system.posix_acl_default";
+
+/// The host name of the guest attribute `name` in mapped-xattr, by QEMU's
+/// prefix match over `mapped_xattr_ops` (`user.`, then
+/// `system.posix_acl_access`, then `system.posix_acl_default`);
+/// `EOPNOTSUPP` for any other name.
+fn mapped_xattr_name(name: &[u8]) -> Result<&[u8]> {
+    if name.starts_with(b"user.") {
+        Ok(name)
+    } else if name.starts_with(b"system.posix_acl_access") {
+        Ok(MAP_ACL_ACCESS)
+    } else if name.starts_with(b"system.posix_acl_default") {
+        Ok(MAP_ACL_DEFAULT)
+    } else {
+        Err(Errno(libc::EOPNOTSUPP))
+    }
+}
+
+/// What mapped-xattr lists for the host attribute `name` (QEMU's
+/// `mp_user_listxattr`): `user.*` as is, `user.virtfs.system.posix_acl_*`
+/// without `user.virtfs.`, nothing for the rest.
+fn mapped_listed(name: &[u8]) -> Option<&[u8]> {
+    if !name.starts_with(b"user.") {
+        return None;
+    }
+    if name.starts_with(VIRTFS_PREFIX) {
+        if name.starts_with(b"user.virtfs.system.posix_acl_") {
+            return Some(&name[VIRTFS_PREFIX.len()..]);
+        }
+        return None;
+    }
+    Some(name)
 }
 
 /// The whole raw attribute list, retrying if it grows between the size
@@ -205,7 +462,19 @@ mod tests {
             Some(SecurityModel::Passthrough)
         );
         assert_eq!(SecurityModel::from_name("none"), Some(SecurityModel::None));
-        assert_eq!(SecurityModel::from_name("mapped-xattr"), None);
+        assert_eq!(
+            SecurityModel::from_name("mapped-xattr"),
+            Some(SecurityModel::MappedXattr)
+        );
+        assert_eq!(
+            SecurityModel::from_name("mapped"),
+            Some(SecurityModel::MappedXattr)
+        );
+        assert_eq!(
+            SecurityModel::from_name("mapped-file"),
+            Some(SecurityModel::MappedFile)
+        );
+        assert_eq!(SecurityModel::from_name("Mapped"), None);
         let (p, n) = (SecurityModel::Passthrough, SecurityModel::None);
         for m in [p, n] {
             assert!(m.check_xattr_name(b"user.x").is_ok());
@@ -219,6 +488,30 @@ mod tests {
                 assert_eq!(m.check_xattr_name(bad), Err(Errno(libc::EOPNOTSUPP)));
             }
         }
+        let (mx, mf) = (SecurityModel::MappedXattr, SecurityModel::MappedFile);
+        assert!(mf.check_xattr_name(b"system.posix_acl_access").is_ok());
+        assert!(mx.check_xattr_name(b"system.posix_acl_access").is_ok());
+        assert_eq!(
+            mx.check_xattr_name(b"system.posix_acl_other"),
+            Err(Errno(libc::EOPNOTSUPP))
+        );
+        // QEMU's prefix match: a longer name maps too.
+        assert_eq!(
+            mapped_xattr_name(b"system.posix_acl_defaultX"),
+            Ok(&b"user.virtfs.system.posix_acl_default"[..])
+        );
+        assert_eq!(mapped_xattr_name(b"user.a"), Ok(&b"user.a"[..]));
+        assert_eq!(mapped_listed(b"user.a"), Some(&b"user.a"[..]));
+        assert_eq!(mapped_listed(b"user.virtfs.uid"), None);
+        assert_eq!(
+            mapped_listed(b"user.virtfs.system.posix_acl_access"),
+            Some(&b"system.posix_acl_access"[..])
+        );
+        assert_eq!(mapped_listed(b"system.posix_acl_access"), None);
+        assert_eq!(mapped_listed(b"security.selinux"), None);
+        assert_eq!(mf.check_name(b".virtfs_metadata"), Err(Errno(libc::EINVAL)));
+        assert!(mx.check_name(b".virtfs_metadata").is_ok());
+        assert!(p.check_name(b".virtfs_metadata_root").is_ok());
         assert!(p.check_xattr_name(b"system.posix_acl_access").is_ok());
         assert_eq!(
             n.check_xattr_name(b"system.posix_acl_access"),

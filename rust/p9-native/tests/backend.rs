@@ -421,6 +421,7 @@ fn security_models_and_chown_failures() {
                 assert!(!t.export().join("f").exists());
                 assert!(!t.export().join("d").exists());
             }
+            _ => unreachable!("only the two models above"),
         }
     }
 }
