@@ -35,6 +35,30 @@
 #define QRS_P9_SECURITY_NONE 1
 
 /**
+ * `qrs_p9_backend_native_new`'s `model`: QEMU's
+ * `security_model=mapped-xattr` (alias `mapped`), with its on-disk format:
+ * files belong to the server on the host (created mode 0600, directories
+ * 0700), the guest's owner, mode and device number live in the extended
+ * attributes `user.virtfs.uid`/`gid`/`mode`/`rdev` (little-endian), device
+ * nodes, FIFOs, sockets and symbolic links are regular host files; the
+ * guest cannot see or change `user.virtfs.*` and its POSIX ACLs are kept
+ * in `user.virtfs.system.posix_acl_*`.  The export's file system needs
+ * `user.` extended attributes (`-ENOTSUP` from the creating request
+ * otherwise).
+ */
+#define QRS_P9_SECURITY_MAPPED_XATTR 2
+
+/**
+ * `qrs_p9_backend_native_new`'s `model`: QEMU's
+ * `security_model=mapped-file`, with its on-disk format: as
+ * `QRS_P9_SECURITY_MAPPED_XATTR`, but the credentials are kept in
+ * `.virtfs_metadata/<name>` text files (`virtfs.uid=%d` lines) beside each
+ * entry, `.virtfs_metadata_root` for the export root; the guest can
+ * neither see those names nor use them (`-EINVAL`).
+ */
+#define QRS_P9_SECURITY_MAPPED_FILE 3
+
+/**
  * `QrsP9Config.versions`: 9P2000.L.
  */
 #define QRS_P9_VERSION_DOTL 1

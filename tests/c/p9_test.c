@@ -2069,6 +2069,12 @@ static void t_api_errors(void)
     CHECK(qrs_p9_backend_native_new(NULL, QRS_P9_SECURITY_NONE, &b) == -EINVAL);
     CHECK(qrs_p9_backend_native_new("/tmp", QRS_P9_SECURITY_NONE, NULL) == -EINVAL);
     CHECK(qrs_p9_backend_native_new("/tmp", 9, &b) == -EINVAL);
+    b = NULL;
+    CHECK(qrs_p9_backend_native_new("/tmp", QRS_P9_SECURITY_MAPPED_XATTR, &b) == 0);
+    qrs_p9_backend_free(b);
+    b = NULL;
+    CHECK(qrs_p9_backend_native_new("/tmp", QRS_P9_SECURITY_MAPPED_FILE, &b) == 0);
+    qrs_p9_backend_free(b);
     CHECK(qrs_p9_backend_native_new("/nonexistent/qrs", QRS_P9_SECURITY_NONE, &b) == -ENOENT);
     fd = mkstemp(tmpl);
     CHECK(fd >= 0);

@@ -28,6 +28,24 @@ pub const QRS_P9_SECURITY_PASSTHROUGH: u32 = 0;
 /// `qrs_p9_backend_native_new`'s `model`: like passthrough, but failing to
 /// set owner or mode is ignored (`security_model=none`).
 pub const QRS_P9_SECURITY_NONE: u32 = 1;
+/// `qrs_p9_backend_native_new`'s `model`: QEMU's
+/// `security_model=mapped-xattr` (alias `mapped`), with its on-disk format:
+/// files belong to the server on the host (created mode 0600, directories
+/// 0700), the guest's owner, mode and device number live in the extended
+/// attributes `user.virtfs.uid`/`gid`/`mode`/`rdev` (little-endian), device
+/// nodes, FIFOs, sockets and symbolic links are regular host files; the
+/// guest cannot see or change `user.virtfs.*` and its POSIX ACLs are kept
+/// in `user.virtfs.system.posix_acl_*`.  The export's file system needs
+/// `user.` extended attributes (`-ENOTSUP` from the creating request
+/// otherwise).
+pub const QRS_P9_SECURITY_MAPPED_XATTR: u32 = 2;
+/// `qrs_p9_backend_native_new`'s `model`: QEMU's
+/// `security_model=mapped-file`, with its on-disk format: as
+/// `QRS_P9_SECURITY_MAPPED_XATTR`, but the credentials are kept in
+/// `.virtfs_metadata/<name>` text files (`virtfs.uid=%d` lines) beside each
+/// entry, `.virtfs_metadata_root` for the export root; the guest can
+/// neither see those names nor use them (`-EINVAL`).
+pub const QRS_P9_SECURITY_MAPPED_FILE: u32 = 3;
 
 fn into_handle(kind: BackendKind, out: *mut *mut QrsP9Backend) -> i32 {
     let b = Box::into_raw(Box::new(QrsP9Backend { kind }));
@@ -71,6 +89,8 @@ pub unsafe extern "C" fn qrs_p9_backend_native_new(
         let model = match model {
             QRS_P9_SECURITY_PASSTHROUGH => SecurityModel::Passthrough,
             QRS_P9_SECURITY_NONE => SecurityModel::None,
+            QRS_P9_SECURITY_MAPPED_XATTR => SecurityModel::MappedXattr,
+            QRS_P9_SECURITY_MAPPED_FILE => SecurityModel::MappedFile,
             _ => return -libc::EINVAL,
         };
         // SAFETY: non-NULL and NUL-terminated, per the contract.
