@@ -3,7 +3,9 @@
  * p9serve: serve a host directory over 9P on a stream socket, with only
  * libqemurs.a and include/qemurs.h (the native backend, thread mode).
  *
- *   p9serve [--threads N] [--security none|passthrough] [--msize N] [--once]
+ *   p9serve [--threads N]
+ *           [--security none|passthrough|mapped-xattr|mapped|mapped-file]
+ *           [--msize N] [--once]
  *           [--max-connections N] [--max-requests N] [--max-bytes N]
  *           [--private-pools] (--unix PATH | --tcp HOST:PORT) DIR
  *
@@ -729,7 +731,9 @@ static int listen_tcp(const char *hostport, char *desc, size_t desc_size)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: p9serve [--threads N] [--security none|passthrough] [--msize N] [--once]\n"
+            "usage: p9serve [--threads N]\n"
+            "               [--security none|passthrough|mapped-xattr|mapped|mapped-file]\n"
+            "               [--msize N] [--once]\n"
             "               [--max-connections N] [--max-requests N] [--max-bytes N]\n"
             "               [--private-pools] (--unix PATH | --tcp HOST:PORT) DIR\n"
             "  --threads N          request threads, shared by every connection (default 2)\n"
@@ -794,6 +798,10 @@ int main(int argc, char **argv)
                 security = QRS_P9_SECURITY_NONE;
             else if (!strcmp(m, "passthrough"))
                 security = QRS_P9_SECURITY_PASSTHROUGH;
+            else if (!strcmp(m, "mapped-xattr") || !strcmp(m, "mapped"))
+                security = QRS_P9_SECURITY_MAPPED_XATTR;
+            else if (!strcmp(m, "mapped-file"))
+                security = QRS_P9_SECURITY_MAPPED_FILE;
             else
                 usage();
         } else if (!strcmp(a, "--unix") && has_value) {
