@@ -48,9 +48,10 @@ impl NativeBackend {
                 mapped::overlay_xattr(fd, &mut st);
                 st
             }
-            // QEMU's local_fstat fails with EOPNOTSUPP here (so its
-            // Tgetattr of an open fid does); the metadata at the file's
-            // place is what its lstat would report.
+            // QEMU's local_fstat fails with EOPNOTSUPP here, and
+            // v9fs_co_fstat then takes lstat of the fid's path, or the
+            // host's fstat if that is gone: the metadata at the file's
+            // place, if any.
             SecurityModel::MappedFile => self.file_overlay(rec, st),
         }
     }
