@@ -27,6 +27,8 @@
 //!
 //! Errors are the layer's raw Linux errnos, passed to the guest unchanged.
 
+mod mapped;
+
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -42,8 +44,6 @@ use p9_wire::types::StatFs as WireStatFs;
 
 use crate::budget::{HandleToken, Held};
 use crate::tree::{Rec, Tree};
-mod mapped;
-
 use crate::{
     chmod, chown, create_file, fsync, ftruncate, generation, getlk, link, mkdir, mknod, open,
     pread, pwrite, renameat, setlk, stat, stat_at, statfs, truncate, unlinkat, utimes, DirReader,

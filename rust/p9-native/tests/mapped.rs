@@ -635,3 +635,31 @@ fn mapped_file_never_opens_special_or_linked_metadata() {
     let (_, a) = walk1(&b, &root, b"b");
     assert_eq!(a.uid, 0);
 }
+
+/// A rename or link whose metadata cannot follow (the target directory's
+/// `.virtfs_metadata` is no directory) is undone, as 9p-local does; on
+/// both lookup paths.
+#[test]
+fn mapped_file_undoes_what_metadata_cannot_follow() {
+    common::both_paths(|how| {
+        let t = TempDir::new(&format!("mf-undo-{how}"));
+        let ex = t.export();
+        let b = NativeBackend::new(&ex, SecurityModel::MappedFile).unwrap();
+        let (root, _) = b.attach(b"", &ROOT).unwrap();
+        let (f, _, _) = b.create(&root, b"f", libc::O_RDWR, 0o640, &GUEST).unwrap();
+        b.mkdir(&root, b"d", 0o755, &GUEST).unwrap();
+        let (d, _) = walk1(&b, &root, b"d");
+        std::fs::write(ex.join("d/.virtfs_metadata"), b"not a directory").unwrap();
+        assert_eq!(
+            b.rename(&root, b"f", &d, b"g").unwrap_err(),
+            p9_wire::errno::ENOTDIR
+        );
+        assert!(ex.join("f").exists() && !ex.join("d/g").exists());
+        assert_eq!(b.link(&f, &d, b"h").unwrap_err(), p9_wire::errno::ENOTDIR);
+        assert!(!ex.join("d/h").exists());
+        // The fid still is at its place, with its metadata.
+        let a = b.getattr(&f).unwrap();
+        assert_eq!((a.uid, a.mode), (1000, libc::S_IFREG | 0o640));
+        assert_eq!(b.walk(&root, &[b"f"]).unwrap()[0].1.uid, 1000);
+    });
+}
