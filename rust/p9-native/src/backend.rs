@@ -249,7 +249,7 @@ impl NativeBackend {
     /// Attributes of `rec`'s file, through its descriptor.
     fn stat_of(&self, rec: &Arc<Rec>) -> Result<Stat> {
         let h = w(self.tree.node(rec))?;
-        Ok(self.guest_stat(rec, w(stat(&h))?))
+        w(self.guest_stat(rec, w(stat(&h))?))
     }
 
     /// One walk step from `cur`.
@@ -271,7 +271,7 @@ impl NativeBackend {
             _ => {
                 w(self.model.check_name(name))?;
                 let (rec, st) = w(self.tree.lookup(&cur.rec, name))?;
-                let st = self.guest_stat(&rec, st);
+                let st = w(self.guest_stat(&rec, st))?;
                 return Ok((NativeNode { rec }, attr_of(&st)));
             }
         };
@@ -382,7 +382,7 @@ impl Backend for NativeBackend {
     /// `stat` of the open handle's descriptor (works for open-but-unlinked
     /// files, as 9p.c's `fstat`).
     fn fstat(&self, _node: &NativeNode, handle: &NativeHandle) -> Result<Attr> {
-        let st = w(handle.with_fd(|fd| stat(fd).map(|st| self.guest_fstat(&handle.rec, fd, st))))?;
+        let st = w(handle.with_fd(|fd| self.guest_fstat(&handle.rec, fd, stat(fd)?)))?;
         Ok(attr_of(&st))
     }
 
@@ -487,7 +487,7 @@ impl Backend for NativeBackend {
             .model
             .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
         let st = w(stat(&node))?;
-        let guest = self.new_stat(&d, name, &node, st);
+        let guest = w(self.new_stat(&d, name, &node, st))?;
         let (rec, _) = self.tree.adopt(&dir.rec, name, Held::new(node), &st);
         let handle = self.handle(HandleKind::File(fd), &rec, token);
         Ok((NativeNode { rec }, handle, attr_of(&guest)))
@@ -501,7 +501,7 @@ impl Backend for NativeBackend {
         w(self
             .model
             .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
-        Ok(attr_of(&self.new_stat(&d, name, &node, w(stat(&node))?)))
+        self.new_attr(&d, name, &node)
     }
 
     fn symlink(&self, dir: &NativeNode, name: &[u8], target: &[u8], cred: &Cred) -> Result<Attr> {
@@ -512,7 +512,7 @@ impl Backend for NativeBackend {
         w(self
             .model
             .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
-        Ok(attr_of(&self.new_stat(&d, name, &node, w(stat(&node))?)))
+        self.new_attr(&d, name, &node)
     }
 
     fn mknod(
@@ -530,7 +530,7 @@ impl Backend for NativeBackend {
         w(self
             .model
             .finish_create_dev(&d, name, &node, cred.uid, cred.gid, mode, Some(rdev)))?;
-        Ok(attr_of(&self.new_stat(&d, name, &node, w(stat(&node))?)))
+        self.new_attr(&d, name, &node)
     }
 
     /// Links the file found at `target`'s place (so a file the host moved
@@ -718,9 +718,10 @@ impl Backend for NativeBackend {
                 } else if want_attr {
                     match stat_at(&*reader, e.name) {
                         Ok(st) => {
-                            let st =
-                                self.entry_stat(&handle.rec, &here, reader.as_fd(), e.name, st);
-                            attr = Some(attr_of(&st));
+                            match self.entry_stat(&handle.rec, &here, reader.as_fd(), e.name, st) {
+                                Ok(st) => attr = Some(attr_of(&st)),
+                                Err(err) => return fail(werr(err), delivered),
+                            }
                         }
                         Err(Errno(libc::ENOENT)) => continue,
                         Err(err) => return fail(werr(err), delivered),

@@ -324,21 +324,39 @@ fn meta_file(dir: &Node, name: &[u8]) -> Result<(Node, Vec<u8>)> {
     }
 }
 
+/// Whether a failure to read metadata is the system's (out of descriptors
+/// or memory: the request fails, so that the engine can reclaim and retry)
+/// rather than the file's (missing, not a regular file, unreadable: no
+/// metadata, as QEMU ignores every failure there).
+fn resource_error(e: Errno) -> bool {
+    matches!(e.0, libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+}
+
 /// QEMU's `local_mapped_file_attr`: the fields of the metadata file of
 /// entry `name` of `dir` (`.`: the export root, `dir` being the root),
 /// none if there is no such file or it cannot be read.
-pub(crate) fn read_file_cred(dir: &Node, name: &[u8]) -> FileCred {
-    let Ok((mdir, mname)) = meta_file(dir, name) else {
-        return FileCred::default();
-    };
-    read_file(&mdir, &mname).map_or_else(|_| FileCred::default(), |t| parse_meta(&t))
+///
+/// # Errors
+///
+/// `EMFILE`, `ENFILE`, `ENOMEM` (any other failure means no metadata).
+pub(crate) fn read_file_cred(dir: &Node, name: &[u8]) -> Result<FileCred> {
+    let r = meta_file(dir, name).and_then(|(mdir, mname)| read_file(&mdir, &mname));
+    match r {
+        Ok(t) => Ok(parse_meta(&t)),
+        Err(e) if resource_error(e) => Err(e),
+        Err(_) => Ok(FileCred::default()),
+    }
 }
 
 /// The `mapped-file` overlay of `st` (QEMU's `local_mapped_file_attr`:
 /// each field present replaces the host's; `atoi`'s `int` widened as C
 /// assigns it).
-pub(crate) fn overlay_file(dir: &Node, name: &[u8], st: &mut Stat) {
-    let c = read_file_cred(dir, name);
+///
+/// # Errors
+///
+/// Those of [`read_file_cred`].
+pub(crate) fn overlay_file(dir: &Node, name: &[u8], st: &mut Stat) -> Result<()> {
+    let c = read_file_cred(dir, name)?;
     if let Some(v) = c.uid {
         st.uid = v as u32;
     }
@@ -351,6 +369,7 @@ pub(crate) fn overlay_file(dir: &Node, name: &[u8], st: &mut Stat) {
     if let Some(v) = c.rdev {
         st.rdev = i64::from(v) as u64;
     }
+    Ok(())
 }
 
 /// `mkdirat(dir, ".virtfs_metadata", 0700)`, an existing one is fine.

@@ -12,27 +12,26 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
-use p9_engine::backend::{Result, SetAttr};
+use p9_engine::backend::{Attr, Result, SetAttr};
 
-use super::{set_attrs, w, werr, HandleKind, NativeBackend, NativeHandle, NativeNode};
+use super::{attr_of, set_attrs, w, werr, HandleKind, NativeBackend, NativeHandle, NativeNode};
 use crate::mapped::{self, Cred};
 use crate::tree::Rec;
-use crate::{ftruncate, renameat, truncate, unlinkat, Errno, Node, SecurityModel, Stat};
+use crate::{ftruncate, renameat, stat, truncate, unlinkat, Errno, Node, SecurityModel, Stat};
 
 impl NativeBackend {
     /// `st` of `rec`'s file as the guest sees it: overlaid with the
-    /// credentials the model keeps (QEMU's `local_lstat`).
-    pub(super) fn guest_stat(&self, rec: &Arc<Rec>, st: Stat) -> Stat {
+    /// credentials the model keeps (QEMU's `local_lstat`).  Fails only
+    /// for want of descriptors or memory.
+    pub(super) fn guest_stat(&self, rec: &Arc<Rec>, st: Stat) -> crate::Result<Stat> {
         match self.model {
-            SecurityModel::Passthrough | SecurityModel::None => st,
-            SecurityModel::MappedXattr => match self.tree.node(rec) {
-                Ok(h) => {
-                    let mut st = st;
-                    mapped::overlay_xattr(h.as_fd(), &mut st);
-                    st
-                }
-                Err(_) => st,
-            },
+            SecurityModel::Passthrough | SecurityModel::None => Ok(st),
+            SecurityModel::MappedXattr => {
+                let h = self.tree.node(rec)?;
+                let mut st = st;
+                mapped::overlay_xattr(h.as_fd(), &mut st);
+                Ok(st)
+            }
             SecurityModel::MappedFile => self.file_overlay(rec, st),
         }
     }
@@ -40,13 +39,18 @@ impl NativeBackend {
     /// As [`Self::guest_stat`] for `st` from the open descriptor `fd` of
     /// `rec`'s file (QEMU's `local_fstat`; `mapped-xattr` reads the
     /// attributes through `fd`, so an open-but-unlinked file keeps them).
-    pub(super) fn guest_fstat(&self, rec: &Arc<Rec>, fd: BorrowedFd<'_>, st: Stat) -> Stat {
+    pub(super) fn guest_fstat(
+        &self,
+        rec: &Arc<Rec>,
+        fd: BorrowedFd<'_>,
+        st: Stat,
+    ) -> crate::Result<Stat> {
         match self.model {
-            SecurityModel::Passthrough | SecurityModel::None => st,
+            SecurityModel::Passthrough | SecurityModel::None => Ok(st),
             SecurityModel::MappedXattr => {
                 let mut st = st;
                 mapped::overlay_xattr(fd, &mut st);
-                st
+                Ok(st)
             }
             // QEMU's local_fstat fails with EOPNOTSUPP here, and
             // v9fs_co_fstat then takes lstat of the fid's path, or the
@@ -66,47 +70,58 @@ impl NativeBackend {
         dirfd: BorrowedFd<'_>,
         name: &[u8],
         st: Stat,
-    ) -> Stat {
+    ) -> crate::Result<Stat> {
         let mut st = st;
         match self.model {
             SecurityModel::Passthrough | SecurityModel::None => {}
             SecurityModel::MappedXattr => mapped::overlay_xattr_at(dirfd, name, &mut st),
             SecurityModel::MappedFile if name == b"." => return self.file_overlay(rec, st),
-            SecurityModel::MappedFile => mapped::overlay_file(here, name, &mut st),
+            SecurityModel::MappedFile => mapped::overlay_file(here, name, &mut st)?,
         }
-        st
+        Ok(st)
     }
 
     /// As [`Self::guest_stat`] for `st` of the entry `name` just made in
     /// the directory `d` (found at its place), `node` being its file.
-    pub(super) fn new_stat(&self, d: &Node, name: &[u8], node: &Node, st: Stat) -> Stat {
+    pub(super) fn new_stat(
+        &self,
+        d: &Node,
+        name: &[u8],
+        node: &Node,
+        st: Stat,
+    ) -> crate::Result<Stat> {
         let mut st = st;
         match self.model {
             SecurityModel::Passthrough | SecurityModel::None => {}
             SecurityModel::MappedXattr => mapped::overlay_xattr(node.as_fd(), &mut st),
-            SecurityModel::MappedFile => mapped::overlay_file(d, name, &mut st),
+            SecurityModel::MappedFile => mapped::overlay_file(d, name, &mut st)?,
         }
-        st
+        Ok(st)
+    }
+
+    /// The attributes of the entry `name` just made in the directory `d`,
+    /// `node` being its file, as [`Self::new_stat`] has them.
+    pub(super) fn new_attr(&self, d: &Node, name: &[u8], node: &Node) -> Result<Attr> {
+        let st = w(stat(node))?;
+        Ok(attr_of(&w(self.new_stat(d, name, node, st))?))
     }
 
     /// `mapped-file`'s overlay of `rec`'s file: the metadata at its place
-    /// (none if the place cannot be reached).
-    fn file_overlay(&self, rec: &Arc<Rec>, st: Stat) -> Stat {
+    /// (none if the place cannot be reached: a file the host moved or
+    /// removed, as 9p.c's fallback to `fstat`).
+    fn file_overlay(&self, rec: &Arc<Rec>, st: Stat) -> crate::Result<Stat> {
         let mut st = st;
-        match rec.entry() {
-            Ok(None) => {
-                if let Ok(d) = self.tree.verified(self.tree.root()) {
-                    mapped::overlay_file(&d, b".", &mut st);
-                }
-            }
-            Ok(Some((parent, name))) => {
-                if let Ok(d) = self.tree.verified(&parent) {
-                    mapped::overlay_file(&d, &name, &mut st);
-                }
-            }
+        let (dir, name) = match rec.entry() {
+            Ok(None) => (Arc::clone(self.tree.root()), Arc::from(&b"."[..])),
+            Ok(Some(e)) => e,
+            Err(_) => return Ok(st),
+        };
+        match self.tree.verified(&dir) {
+            Ok(d) => mapped::overlay_file(&d, &name, &mut st)?,
+            Err(e @ Errno(libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => return Err(e),
             Err(_) => {}
         }
-        st
+        Ok(st)
     }
 
     /// `Tsetattr` in the mapped models: size as in passthrough, owner and
