@@ -21,7 +21,7 @@
 //! Every file reached here is reached from a directory descriptor the
 //! caller found beneath the export root, one component at a time, without
 //! following symbolic links ([`lookup`]), and metadata files are only
-//! opened if they are regular files ([`open`]).
+//! opened if they are regular files ([`open()`]).
 
 use std::ffi::CString;
 use std::io::{IoSlice, IoSliceMut};

@@ -155,7 +155,7 @@ impl SecurityModel {
     ///
     /// # Errors
     ///
-    /// Those of [`crate::readlink`], or of [`crate::open`] and the read.
+    /// Those of [`crate::readlink`], or of [`crate::open()`] and the read.
     pub fn readlink(self, node: &Node) -> Result<Vec<u8>> {
         if !self.is_mapped() {
             return crate::readlink(node);
@@ -190,7 +190,7 @@ impl SecurityModel {
     /// # Errors
     ///
     /// The errno of `fstat` on `node`, of [`chown`] (passthrough only:
-    /// `EPERM`, `EINVAL`, ...) or of [`chmod`]; in the mapped models that
+    /// `EPERM`, `EINVAL`, ...) or of [`crate::chmod`]; in the mapped models that
     /// of storing the credentials (`ENOTSUP` where the file system has no
     /// `user.` attributes, `ENOSPC`, ...).
     pub fn finish_create(
