@@ -19,6 +19,12 @@
 //!
 //! Errors are raw Linux errnos ([`Errno`]), ready to go to the guest.
 //!
+//! The [`SecurityModel`] says how guest credentials meet the host:
+//! applied to the files (`passthrough`, `none`), or kept beside them in
+//! QEMU's own on-disk format (`mapped-xattr`: `user.virtfs.*` extended
+//! attributes; `mapped-file`: `.virtfs_metadata` files), so that exports
+//! move between QEMU's `local` driver and this crate.
+//!
 //! [`NativeBackend`] (module [`backend`]) puts this layer behind the
 //! engine's `p9_engine::backend::Backend` trait.  There a fid is a place
 //! beneath the export root, with its `O_PATH` descriptor as a cache: names
