@@ -799,12 +799,17 @@ impl Backend for NativeBackend {
 
     /// [`getlk`] on the handle's descriptor; the conflicting lock's
     /// `proc_id` is the kernel's `l_pid` (-1, i.e. `u32::MAX`, for an open
-    /// file description lock).  An unlock request conflicts with nothing.
+    /// file description lock).  An unlock request tests as a write lock.
     fn getlock(&self, handle: &NativeHandle, lock: &Lock) -> Result<Option<Lock>> {
-        let typ = lock_kind(lock.typ)?;
-        if typ == LockType::Unlock {
-            return Ok(None);
-        }
+        // Linux's client asks with type UNLCK: its F_GETLK first tests its
+        // own lock table, which resets the type when nothing conflicts
+        // there.  Test such a request as a write lock, so that any lock
+        // another owner holds on the range (a host process's included) is
+        // reported, rather than answering "unlocked" to every Linux guest.
+        let typ = match lock_kind(lock.typ)? {
+            LockType::Unlock => LockType::Write,
+            typ => typ,
+        };
         let c = w(handle.with_fd(|fd| getlk(fd, typ, lock.start, lock.length)))?;
         Ok(c.map(|c| Lock {
             typ: match c.typ {

@@ -769,8 +769,11 @@ fn ofd_locks_conflict_between_handles() {
     assert_eq!(b.lock(&h2, &lk(RDLCK, 14, 1)).unwrap(), LockStatus::Blocked);
     let c = b.getlock(&h2, &lk(RDLCK, 0, 0)).unwrap().expect("conflict");
     assert_eq!((c.typ, c.start, c.length), (WRLCK, 0, 15));
-    assert_eq!(c.proc_id, u32::MAX); // l_pid -1: an OFD lock
-    assert_eq!(b.getlock(&h2, &lk(UNLCK, 0, 0)).unwrap(), None);
+    // l_pid -1: an OFD lock
+    assert_eq!(c.proc_id, u32::MAX);
+    // UNLCK (what Linux's client sends for F_GETLK) tests as a write lock.
+    let c = b.getlock(&h2, &lk(UNLCK, 0, 0)).unwrap().expect("conflict");
+    assert_eq!((c.typ, c.start, c.length), (WRLCK, 0, 15));
     // Beyond the range: free.
     assert_eq!(b.lock(&h2, &lk(WRLCK, 15, 5)).unwrap(), LockStatus::Success);
 
