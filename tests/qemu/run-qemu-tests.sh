@@ -53,11 +53,12 @@ check() {
 
 # The 9P requests must be served by the engine, not by a 9p.c that is still
 # linked in: the old handlers and co*.c wrappers must be gone, the engine's
-# entry points and the FileOperations adapter present.
+# entry points, the FileOperations adapter and the qrs fsdev driver present.
 engine_symbols() {
     local syms missing=0 name
     syms=$(nm "$QTEST_QEMU_BINARY" | awk '$2 ~ /^[tT]$/ { print $3 }')
-    for name in qrs_p9_receive qrs_p9_handle v9fs_qrs_backend_new; do
+    for name in qrs_p9_receive qrs_p9_handle v9fs_qrs_backend_new \
+                v9fs_qrs_native_take_backend; do
         grep -qx "$name" <<<"$syms" || { echo "    missing: $name"; missing=1; }
     done
     for name in v9fs_walk v9fs_open v9fs_read v9fs_readdir v9fs_flush pdu_complete \
@@ -67,6 +68,30 @@ engine_symbols() {
     return $missing
 }
 check "9P handlers are the engine's" engine_symbols
+
+# The qrs fsdev driver reports bad options the way local does: a message
+# naming the problem and exit status 1, never an abort.
+qrs_option_errors() {
+    local bad=0 opts want out rc
+    while IFS='|' read -r opts want; do
+        out=$(timeout 30 "$QTEST_QEMU_BINARY" -accel qtest -display none -nodefaults -S \
+                  -fsdev "qrs,id=f,$opts" -device virtio-9p-pci,fsdev=f,mount_tag=t 2>&1 </dev/null)
+        rc=$?
+        if ((rc != 1)) || ! grep -qF "$want" <<<"$out"; then
+            echo "    qrs,$opts: exit $rc: $out"; bad=1
+        fi
+    done <<EOF2
+path=/nonexistent,security_model=mapped|failed to open '/nonexistent': No such file or directory
+path=/etc/passwd,security_model=none|failed to open '/etc/passwd': Not a directory
+path=/tmp|security_model property not set
+path=/tmp,security_model=bogus|invalid security_model property 'bogus'
+path=/tmp,security_model=mapped-file,fmode=0644|'fmode' is invalid for fsdriver 'qrs'
+path=/tmp,security_model=none,writeout=immediate|'writeout' is invalid for fsdriver 'qrs'
+security_model=none|path property not set
+EOF2
+    return $bad
+}
+check "qrs driver option errors" qrs_option_errors
 
 # The local 9p tests create their export in the working directory; on ext4
 # the xattr_limit tests hit ENOSPC even upstream, so work on tmpfs.
@@ -94,8 +119,9 @@ work=$(mktemp -d /dev/shm/qemurs-qtest.XXXXXX)
 check "v9fs trace events" traced
 rm -rf "$work"
 
-if ((n9p != 34)); then
-    echo "expected 34 virtio-9p qos tests, qos-test lists $n9p"
+# 20 synth, 14 local, and the same 14 on the qrs driver.
+if ((n9p != 48)); then
+    echo "expected 48 virtio-9p qos tests, qos-test lists $n9p"
     failed=$((failed + 1))
 fi
 ((${#failures[@]})) && printf 'failed: %s\n' "${failures[@]}"
