@@ -10,6 +10,10 @@
 #         being the same on both)
 #   BENCH name=guest_<workload>_waits ... unit=waits  (voluntary context
 #         switches of QEMU's threads: the wake-ups the workload cost)
+# and the same workloads on the patched QEMU's qrs fsdev driver (the native
+# backend) against the baseline's local, and against the patched local:
+#   BENCH name=guest_qrs_<workload>[_cpu] ...            base: upstream local
+#   BENCH name=guest_qrs_vs_local_<workload>[_cpu] ...   base: patched local
 #
 # usage: run-guest-bench.sh OURS_QEMU BASE_QEMU     (BENCH_ROUNDS rounds, default 3;
 #        BENCH_WORKLOADS=a,b,...: only those, for profiling)
@@ -58,9 +62,10 @@ done
 tar -cf "$tpl/src.tar" -C "$PRISTINE" hw include target util
 head -c 64M /dev/urandom >"$tpl/randfile"
 
-# run_one QEMU OUT: boot, run every workload, write drive.py's lines to OUT.
+# run_one QEMU DRIVER OUT: boot, run every workload on a DRIVER (local or
+# qrs) share, write drive.py's lines to OUT.
 run_one() {
-    local qemu=$1 out=$2 export=$work/export rc=0
+    local qemu=$1 driver=$2 out=$3 export=$work/export rc=0
     rm -rf "$export"
     cp -a "$tpl" "$export"
     mkdir "$export/.sync"
@@ -70,7 +75,7 @@ run_one() {
         -display none -serial "file:$work/console.log" -no-reboot -pidfile "$work/qemu.pid" \
         -kernel "$kernel" -initrd "$work/initrd.gz" \
         -append "console=ttyS0 panic=-1 quiet${BENCH_WORKLOADS:+ bench=$BENCH_WORKLOADS}" \
-        -fsdev "local,id=fs0,path=$export,security_model=passthrough" \
+        -fsdev "$driver,id=fs0,path=$export,security_model=passthrough" \
         -device virtio-9p-pci,fsdev=fs0,mount_tag=bench &
     qemu_job=$!
     python3 "$here/drive.py" "$work/console.log" "$export/.sync" "$work/qemu.pid" 1700 >"$out" || rc=$?
@@ -82,13 +87,17 @@ run_one() {
     fi
 }
 
+# Variants: base = upstream local, ours = patched local, qrs = patched qrs.
+variants=(base ours qrs)
 for r in $(seq "$rounds"); do
-    # Alternate which binary goes first, so that drift favours neither.
-    if ((r % 2)); then order=(base ours); else order=(ours base); fi
+    # Rotate which variant goes first, so that drift favours none.
+    order=("${variants[@]:r % 3}" "${variants[@]:0:r % 3}")
     for v in "${order[@]}"; do
-        q=$ours; [ "$v" = base ] && q=$base
-        say "guest benchmark round $r/$rounds: $v ($q)"
-        run_one "$q" "$work/$v.$r"
+        q=$ours driver=local
+        [ "$v" = base ] && q=$base
+        [ "$v" = qrs ] && driver=qrs
+        say "guest benchmark round $r/$rounds: $v ($driver on $q)"
+        run_one "$q" "$driver" "$work/$v.$r"
     done
 done
 
@@ -109,4 +118,11 @@ for w in create stat list rename unlink find_stat untar rm_tree seq_write seq_re
     bench_line "guest_${w}_cpu" "$(median ours $w 4)" "$(median base $w 4)" cpu_s
     bench_line "guest_${w}_server_cpu" "$(median ours $w 6)" "$(median base $w 6)" cpu_s
     bench_line "guest_${w}_waits" "$(median ours $w 5)" "$(median base $w 5)" waits
+done
+for w in create stat list rename unlink find_stat untar rm_tree seq_write seq_read rand_read parallel; do
+    [ -n "$(median qrs "$w" 3)" ] || continue
+    bench_line "guest_qrs_$w" "$(median qrs $w 3)" "$(median base $w 3)" s
+    bench_line "guest_qrs_${w}_cpu" "$(median qrs $w 4)" "$(median base $w 4)" cpu_s
+    bench_line "guest_qrs_vs_local_$w" "$(median qrs $w 3)" "$(median ours $w 3)" s
+    bench_line "guest_qrs_vs_local_${w}_cpu" "$(median qrs $w 4)" "$(median ours $w 4)" cpu_s
 done

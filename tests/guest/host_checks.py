@@ -6,7 +6,8 @@ usage: host_checks.py snapshot WORKDIR          before boot: record the read-onl
        host_checks.py check WORKDIR BUSYBOX     after: print `HOST ok NAME` / `HOST FAIL NAME: why`
 
 WORKDIR holds one export per mount tag (passthrough, mapped-xattr,
-mapped-file, none, dotu, ro, remap); BUSYBOX is the file the guest copied
+mapped-file, none, dotu, ro, remap, and qrs-MODEL for each model on the
+qrs driver); BUSYBOX is the file the guest copied
 into passthrough/reset/io.* while QEMU was reset.
 
 The mapped security models of 9p-local keep what the guest sees aside:
@@ -74,7 +75,10 @@ def expect_modes(model, path, guest_mode, host_mode_if_mapped):
     return None if host == want else f"host mode {host:o}, expected {want:o}"
 
 
-def model_checks(root, model):
+def model_checks(root, model, tag=None):
+    """The workload's results under one security model; the checks are
+    named after the share's tag (the model's name, or qrs-MODEL for the
+    same model on the qrs driver, which keeps 9p-local's on-disk format)."""
     def p(*names):
         return os.path.join(root, *names)
 
@@ -183,7 +187,30 @@ def model_checks(root, model):
         ("truncate", truncate), ("unlink", unlink), ("mkdir-rmdir", mkdir_rmdir),
         ("open-unlink-gone", open_unlink),
     ]:
-        check(f"{model}/{name}", fn)
+        check(f"{tag or model}/{name}", fn)
+
+
+def qrs_checks(work):
+    """The qrs driver: the special files and the directory outside the
+    export that the guest could see were never opened, read or written
+    on the host (watch_opens.py logged every such event)."""
+    def nothing_opened():
+        log = os.path.join(work, "opens.log")
+        if not os.path.exists(os.path.join(work, "opens.ready")):
+            return "the inotify watcher never started"
+        events = open(log).read().split("\n") if os.path.exists(log) else []
+        events = [e for e in events if e]
+        return f"opened on the host: {events[:5]}" if events else None
+
+    def special_intact():
+        sp = os.path.join(work, "qrs-passthrough", "special")
+        kinds = {n: stat.S_IFMT(os.lstat(os.path.join(sp, n)).st_mode) for n in os.listdir(sp)}
+        want = {"root-link": stat.S_IFLNK, "etc-link": stat.S_IFLNK, "up-link": stat.S_IFLNK,
+                "outside-link": stat.S_IFLNK, "fifo": stat.S_IFIFO, "null": stat.S_IFCHR}
+        return None if kinds == want else f"special/ holds {kinds}"
+
+    check("qrs/special-files-never-opened", nothing_opened)
+    check("qrs/special-files-intact", special_intact)
 
 
 def dotu_checks(root):
@@ -302,6 +329,8 @@ def main():
         return
     for model in MODELS:
         model_checks(os.path.join(work, model), model)
+        model_checks(os.path.join(work, f"qrs-{model}"), model, f"qrs-{model}")
+    qrs_checks(work)
     dotu_checks(os.path.join(work, "dotu"))
     ro_checks(os.path.join(work, "ro"), os.path.join(work, "ro.snapshot.json"))
     remap_checks(os.path.join(work, "remap"))

@@ -5,8 +5,16 @@
  * the fid's open fd instead of the vanished path).
  *   openunlink NAME PATH
  * creates PATH, writes, unlinks it, then fstat()s, reads, writes, reads
- * back, ftruncates and closes through the descriptor; prints one
- * `GUEST ok NAME/STEP` or `GUEST FAIL NAME/STEP: why` line per step.
+ * back, ftruncates and closes through the descriptor;
+ * prints one `GUEST ok NAME/STEP` or `GUEST FAIL NAME/STEP: why` line per
+ * step.
+ *   openunlink NAME PATH strict
+ * also requires what upstream's path-based `local` driver cannot do on an
+ * unlinked file (ftruncate, fchmod, futimens through the open file);
+ *   openunlink NAME PATH strict-data
+ * the same, but fchmod may fail with ENOENT: security_model=mapped-file
+ * keeps the mode in a metadata file named after the entry, so a file with
+ * no name left has nowhere to keep one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,10 +22,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *name;
 static int failures;
+static int strict;       /* ftruncate and futimens must work unlinked */
+static int strict_mode;  /* and fchmod too */
 
 static void report(const char *step, int ok, const char *fmt, ...)
 {
@@ -73,8 +84,12 @@ int main(int argc, char **argv)
     int fd, r;
     size_t i;
 
-    if (argc != 3) {
-        fprintf(stderr, "usage: openunlink NAME PATH\n");
+    if (argc == 4 && strcmp(argv[3], "strict") == 0) {
+        strict = strict_mode = 1;
+    } else if (argc == 4 && strcmp(argv[3], "strict-data") == 0) {
+        strict = 1;
+    } else if (argc != 3) {
+        fprintf(stderr, "usage: openunlink NAME PATH [strict|strict-data]\n");
         return 2;
     }
     name = argv[1];
@@ -114,7 +129,7 @@ int main(int argc, char **argv)
         report("ftruncate", 1, "");
         check_fstat("fstat-after-ftruncate", fd, 1000, 0);
         check_read("read-after-ftruncate", fd, data, 1000);
-    } else if (errno == ENOENT) {
+    } else if (errno == ENOENT && !strict) {
         printf("GUEST ok %s/ftruncate: ENOENT, truncated by path (accepted)\n", name);
         check_fstat("fstat-after-ftruncate", fd, 8000, 0);
         check_read("read-after-ftruncate", fd, data, 8000);
@@ -122,6 +137,42 @@ int main(int argc, char **argv)
         report("ftruncate", 0, "ftruncate: %s", strerror(errno));
     }
 
+    /*
+     * Attributes through the open file, only asked of a strict server:
+     * upstream's local driver changes them by path, and with mapped-file
+     * that even creates a metadata file for the vanished name.
+     */
+    if (!strict) {
+        goto done;
+    }
+    r = fchmod(fd, 0600);
+    if (r == 0) {
+        r = fstat(fd, &st);
+        report("fchmod", r == 0 && (st.st_mode & 07777) == 0600,
+               "mode %o after fchmod 0600", (unsigned)(st.st_mode & 07777));
+    } else if (errno == ENOENT && !strict_mode) {
+        printf("GUEST ok %s/fchmod: ENOENT, by path (accepted)\n", name);
+    } else {
+        report("fchmod", 0, "fchmod: %s", strerror(errno));
+    }
+    {
+        const struct timespec times[2] = {
+            { .tv_sec = 1000000000, .tv_nsec = 0 },
+            { .tv_sec = 1234567890, .tv_nsec = 0 },
+        };
+
+        r = futimens(fd, times);
+        if (r == 0) {
+            r = fstat(fd, &st);
+            report("futimens", r == 0 && st.st_mtim.tv_sec == 1234567890,
+                   "mtime %lld after futimens 1234567890",
+                   (long long)st.st_mtim.tv_sec);
+        } else {
+            report("futimens", 0, "futimens: %s", strerror(errno));
+        }
+    }
+
+done:
     r = close(fd);
     report("close", r == 0, "close: %s", strerror(errno));
     return failures != 0;

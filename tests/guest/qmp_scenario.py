@@ -10,11 +10,16 @@ QEMU was started with -S.  The steps, each printed as `HOST ok NAME` or
      then `cont`.
   2. guest says `GUEST-SYNC mounted-1`: `migrate` is refused with the VirtFS
      blocker's error and the guest keeps running; answer in SYNC_DIR.
-  3. guest says `GUEST-SYNC io-running`: `system_reset`; QEMU keeps running.
-  4. guest (booted again) says `GUEST-SYNC mounted-2`: refused again.
-  5. guest says `GUEST-SYNC unmounted`: `migrate` accepted and completes.
+  3. guest says `GUEST-SYNC lock-host-holds`: take bytes 0-99 of
+     qrs-passthrough/locked with fcntl(F_SETLK) and answer; guest says
+     `GUEST-SYNC lock-guest-holds`: F_SETLK on bytes 200-299 (which the
+     guest holds) must fail; release, answer.
+  4. guest says `GUEST-SYNC io-running`: `system_reset`; QEMU keeps running.
+  5. guest (booted again) says `GUEST-SYNC mounted-2`: refused again.
+  6. guest says `GUEST-SYNC unmounted`: `migrate` accepted and completes.
 Then `quit`.  A guest that panics or a QEMU that dies ends the scenario.
 """
+import fcntl
 import os
 import re
 import sys
@@ -134,6 +139,31 @@ def answer(name):
     open(os.path.join(sync_dir, name), "w").close()
 
 
+def host_lock(fd, start, length):
+    """fcntl(F_SETLK, F_WRLCK) on [start, start + length): None, or why not."""
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, length, start)
+        return None
+    except OSError as e:
+        return f"{os.strerror(e.errno)}"
+
+
+def locks(console):
+    """Byte-range locks on the qrs driver exclude host processes and back."""
+    fd = os.open(os.path.join(exports["qrs-passthrough"], "locked"), os.O_RDWR)
+    try:
+        console.wait_for("GUEST-SYNC lock-host-holds", 900)
+        report("locks/host-takes-lock", host_lock(fd, 0, 100))
+        answer("lock-host-holds")
+        console.wait_for("GUEST-SYNC lock-guest-holds", 300)
+        why = host_lock(fd, 200, 100)
+        report("locks/guest-excludes-host",
+               "the host got bytes 200-299 the guest holds" if why is None else None)
+    finally:
+        os.close(fd)  # drops every lock this process has on the file
+    answer("lock-guest-holds")
+
+
 def scenario(qmp, console):
     report("migrate-before-mount", migrate_allowed(qmp))
     reply = qmp.command("cont")
@@ -142,6 +172,8 @@ def scenario(qmp, console):
     console.wait_for("GUEST-SYNC mounted-1", 300)
     report("migrate-refused-while-mounted", migrate_refused(qmp))
     answer("mounted-1")
+
+    locks(console)
 
     # Generous: the whole boot-1 workload runs before this.
     console.wait_for("GUEST-SYNC io-running", 900)

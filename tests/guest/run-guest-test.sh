@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Boot a Debian kernel with a busybox initramfs under TCG on the given QEMU
 # with one virtio-9p share per case (each `-fsdev local` security model,
-# a 9P2000.u mount, readonly=on, multidevs=remap over a nested tmpfs, fsdev
-# throttling), run
+# the same four on the `qrs` driver, a 9P2000.u mount, readonly=on,
+# multidevs=remap over a nested tmpfs, fsdev throttling), run
 # the workload in `init`, drive QMP (migrate refused while mounted,
 # system_reset during I/O) with qmp_scenario.py, then check the exports
 # from the host (host_checks.py).  Everything happens in one QEMU run.
@@ -33,7 +33,9 @@ guest_kernel
 initrd_dir=$(mktemp -d)
 work=$(mktemp -d "$cache/run.XXXXXX")  # on disk: user xattrs for the mapped models
 qemu_job=
+watch_job=
 cleanup() {
+    if [ -n "$watch_job" ]; then kill "$watch_job" 2>/dev/null || true; fi
     if [ -n "$qemu_job" ] && kill -0 "$qemu_job" 2>/dev/null; then
         kill "$qemu_job" 2>/dev/null || true  # timeout(1) passes it on to QEMU
         wait "$qemu_job" 2>/dev/null || true
@@ -49,7 +51,7 @@ trap 'exit 130' INT TERM HUP  # so that the EXIT trap runs on these too
 # --- initramfs ---------------------------------------------------------------
 guest_initrd_base "$initrd_dir"
 cp "$here/init" "$initrd_dir/init"
-for tool in xattr fsop openunlink hammer; do
+for tool in xattr fsop openunlink hammer lockop; do
     gcc -static -O2 -Wall -Wextra -Werror -o "$initrd_dir/$tool" "$here/$tool.c"
 done
 guest_pack "$initrd_dir" "$work/initrd.gz"
@@ -57,7 +59,7 @@ guest_pack "$initrd_dir" "$work/initrd.gz"
 # --- the exports ------------------------------------------------------------------
 # One directory per mount tag (init and host_checks.py use the same names).
 models=(passthrough mapped-xattr mapped-file none)
-for model in "${models[@]}"; do
+for model in "${models[@]}" "${models[@]/#/qrs-}"; do
     d=$work/$model
     mkdir -p "$d/host/many"
     head -c 300000 /dev/urandom >"$d/host/data.bin"
@@ -86,6 +88,25 @@ mount -t tmpfs -o size=8m,mode=755 qemurs-remap "$work/remap"
 mkdir "$work/remap/sub"
 mount -t tmpfs -o size=8m,mode=755 qemurs-remap-sub "$work/remap/sub"
 
+# The qrs driver's export also holds what a guest must see as what it is
+# and never make the host open: symbolic links out of the export (to /,
+# /etc, ../.. and a host directory beside it), a FIFO and a device node.
+# inotify records any open, read or write of them on the host.
+q=$work/qrs-passthrough
+mkdir "$q/special" "$work/outside"
+echo "host secret" >"$work/outside/secret"
+ln -s / "$q/special/root-link"
+ln -s /etc "$q/special/etc-link"
+ln -s ../.. "$q/special/up-link"
+ln -s "$work/outside" "$q/special/outside-link"
+mkfifo "$q/special/fifo"
+mknod "$q/special/null" c 1 3
+: >"$q/locked"  # byte-range locks: guest against guest and host
+python3 "$here/watch_opens.py" "$work/opens.log" "$work/opens.ready" \
+    "$q/special/fifo" "$q/special/null" "$work/outside" "$work/outside/secret" &
+watch_job=$!
+for _ in $(seq 50); do [ -e "$work/opens.ready" ] && break; sleep 0.1; done
+
 python3 "$here/host_checks.py" snapshot "$work"
 
 fsdev=()
@@ -94,6 +115,11 @@ share() {  # share TAG FSDEV_OPTIONS
             -device "virtio-9p-pci,fsdev=fs-$1,mount_tag=$1")
 }
 for model in "${models[@]}"; do share "$model" "security_model=$model"; done
+qrs_share() {  # qrs_share TAG FSDEV_OPTIONS: the same, on the qrs driver
+    fsdev+=(-fsdev "qrs,id=fs-$1,path=$work/$1,$2"
+            -device "virtio-9p-pci,fsdev=fs-$1,mount_tag=$1")
+}
+for model in "${models[@]}"; do qrs_share "qrs-$model" "security_model=$model"; done
 share dotu security_model=passthrough
 share ro security_model=passthrough,readonly=on
 share remap security_model=passthrough,multidevs=remap
@@ -115,7 +141,7 @@ timeout -k 10 900 "$qemu" -accel tcg -m 512 -smp 2 -nodefaults -no-user-config \
 qemu_job=$!
 
 exports=()
-for tag in "${models[@]}" dotu ro remap throttle; do exports+=("$tag=$work/$tag"); done
+for tag in "${models[@]}" "${models[@]/#/qrs-}" dotu ro remap throttle; do exports+=("$tag=$work/$tag"); done
 # In the background: `wait` lets a signal's trap run at once, and the
 # scenario ends by itself when the clean-up kills QEMU.
 python3 "$here/qmp_scenario.py" "$work/qmp.sock" "$console" \
@@ -149,6 +175,9 @@ else
     echo "HOST FAIL qemu-exit-status: $rc"; failed=$((failed + 1))
 fi
 
+kill "$watch_job" 2>/dev/null || true
+wait "$watch_job" 2>/dev/null || true
+watch_job=
 hostlog=$(python3 "$here/host_checks.py" check "$work" /bin/busybox)
 echo "$hostlog"
 passed=$((passed + $(count '^HOST ok ' <<<"$hostlog")))
