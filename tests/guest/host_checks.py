@@ -213,6 +213,30 @@ def qrs_checks(work):
     check("qrs/special-files-intact", special_intact)
 
 
+def xcompat_checks(work):
+    """One export per mapped model written through local and through qrs
+    (by-xl, by-xq): both wrote 9p-local's format, read here directly."""
+    want = {"": (stat.S_IFDIR | 0o2750, 1234, 5678), "f": (stat.S_IFREG | 0o4751, 4321, 8765),
+            "l": (stat.S_IFLNK | 0o777, 0, 5678), "p": (stat.S_IFIFO | 0o600, 0, 5678),
+            "c": (stat.S_IFCHR | 0o640, 0, 5678)}  # the set-group-ID directory's group
+    for model in ("mapped-xattr", "mapped-file"):
+        for by in ("by-xl", "by-xq"):
+            d = os.path.join(work, f"x-{model}", by)
+
+            def fmt():
+                for name, (mode, uid, gid) in want.items():
+                    p = os.path.join(d, name) if name else d
+                    got = guest_view(model, p)
+                    if got != (mode, uid, gid):
+                        return f"{name or '.'}: {got[0]:o} {got[1]} {got[2]}, expected {mode:o} {uid} {gid}"
+                    # Every entry is a plain file or directory on the host.
+                    host = stat.S_IFMT(os.lstat(p).st_mode)
+                    if host != (stat.S_IFDIR if name == "" else stat.S_IFREG):
+                        return f"{name}: host type {host:o}"
+                return None
+            check(f"xcompat/{model}/{by}-format", fmt)
+
+
 def dotu_checks(root):
     def p(*names):
         return os.path.join(root, *names)
@@ -331,6 +355,7 @@ def main():
         model_checks(os.path.join(work, model), model)
         model_checks(os.path.join(work, f"qrs-{model}"), model, f"qrs-{model}")
     qrs_checks(work)
+    xcompat_checks(work)
     dotu_checks(os.path.join(work, "dotu"))
     ro_checks(os.path.join(work, "ro"), os.path.join(work, "ro.snapshot.json"))
     remap_checks(os.path.join(work, "remap"))

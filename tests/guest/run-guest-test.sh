@@ -120,6 +120,15 @@ qrs_share() {  # qrs_share TAG FSDEV_OPTIONS: the same, on the qrs driver
             -device "virtio-9p-pci,fsdev=fs-$1,mount_tag=$1")
 }
 for model in "${models[@]}"; do qrs_share "qrs-$model" "security_model=$model"; done
+# One export per mapped model, shared through both drivers: xl-MODEL
+# (local) and xq-MODEL (qrs) are the same directory, x-MODEL.
+for model in mapped-xattr mapped-file; do
+    mkdir "$work/x-$model"
+    for d in local:xl qrs:xq; do
+        fsdev+=(-fsdev "${d%:*},id=fs-${d#*:}-$model,path=$work/x-$model,security_model=$model"
+                -device "virtio-9p-pci,fsdev=fs-${d#*:}-$model,mount_tag=${d#*:}-$model")
+    done
+done
 share dotu security_model=passthrough
 share ro security_model=passthrough,readonly=on
 share remap security_model=passthrough,multidevs=remap
@@ -142,6 +151,7 @@ qemu_job=$!
 
 exports=()
 for tag in "${models[@]}" "${models[@]/#/qrs-}" dotu ro remap throttle; do exports+=("$tag=$work/$tag"); done
+for model in mapped-xattr mapped-file; do exports+=("xl-$model=$work/x-$model" "xq-$model=$work/x-$model"); done
 # In the background: `wait` lets a signal's trap run at once, and the
 # scenario ends by itself when the clean-up kills QEMU.
 python3 "$here/qmp_scenario.py" "$work/qmp.sock" "$console" \
