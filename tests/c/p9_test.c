@@ -453,7 +453,7 @@ static Conn *conn_new_full(Mode mode, unsigned flags, QrsP9Config *cfg)
     }
     CHECK(r == 0);
     if (r != 0) {
-        fprintf(stderr, "  qrs_p9_server_new: %d\n", r);
+        DIAG("  qrs_p9_server_new: %d", r);
         abort();
     }
     if (conn->synth) {
@@ -1620,7 +1620,7 @@ static const char *session_log(Conn *conn, char *out, size_t cap)
         char log_[MAX_LOG + 1];                                            \
         CHECK(wait_idle(conn));                                            \
         if (strcmp(session_log(conn, log_, sizeof(log_)), want) != 0) {    \
-            fprintf(stderr, "  session calls %s, want %s\n", log_, want);  \
+            DIAG("  session calls %s, want %s", log_, want);                \
             CHECK(!"session calls");                                       \
         }                                                                  \
     } while (0)
@@ -2737,8 +2737,7 @@ int main(void)
     signal(SIGALRM, on_alarm);
     cohost_register();
     if (qrs_offload_start(2) != 2) {
-        fprintf(stderr, "qrs_offload_start failed\n");
-        return 1;
+        BAIL_OUT("qrs_offload_start failed");
     }
     failed = run_tests("p9", tests, sizeof(tests) / sizeof(tests[0]));
     qrs_offload_stop();
