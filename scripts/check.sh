@@ -54,8 +54,26 @@ check_native_libs() {
     [ "$want" = "$got" ]
 }
 
+# Every shell script in the repo (.shellcheckrc: follow what they source);
+# the guests' /init scripts are busybox sh.
+check_shell() {
+    local rc=0 bash_scripts sh_scripts
+    shopt -s globstar nullglob
+    bash_scripts=(scripts/*.sh tests/**/*.sh .ci/run meson-glue/*.sh)
+    sh_scripts=(tests/guest/init tests/guest-bench/init)
+    shopt -u globstar nullglob
+    shellcheck --version | sed -n 's/^version: /shellcheck /p'
+    shellcheck "${bash_scripts[@]}" || rc=1
+    shellcheck -s sh "${sh_scripts[@]}" || rc=1
+    echo "shellcheck: $((${#bash_scripts[@]} + ${#sh_scripts[@]})) scripts"
+    return $rc
+}
+
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy -D warnings" cargo clippy --locked --workspace --all-targets -- -D warnings
+stage "cargo doc -D warnings (rustdoc lints)" \
+    env RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
+stage "shellcheck" check_shell
 stage "header drift (gen-header --check)" cargo run --quiet --locked -p gen-header -- --check
 stage "native static libs match meson-glue" check_native_libs
 counted "firmware links over configure's dangling link" '^link-firmware: ([0-9]+) passed, ([0-9]+) failed$' \
