@@ -84,6 +84,8 @@ counted "C tests (ASan/UBSan)" '^c tests: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/c/run.sh
 counted "p9serve: the C API over a socket (ASan/UBSan)" '^p9serve workload: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/p9serve/run.sh
+counted "make install / uninstall: p9serve on the installed copy" '^install: ([0-9]+) passed, ([0-9]+) failed$' \
+    tests/install/run.sh
 counted "QEMU tests on the patched build" '^qemu tests: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/qemu/run-qemu-tests.sh "$BUILD_PATCHED"
 counted "Linux guest on virtio-9p" '^guest: ([0-9]+) passed, ([0-9]+) failed$' \
