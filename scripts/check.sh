@@ -59,7 +59,9 @@ check_native_libs() {
 check_shell() {
     local rc=0 bash_scripts sh_scripts
     shopt -s globstar nullglob
-    bash_scripts=(scripts/*.sh tests/**/*.sh .ci/run meson-glue/*.sh)
+    # Each once (tests/meson-consumer/subprojects/qemurs is meson-glue).
+    mapfile -t bash_scripts < <(realpath --relative-to=. \
+        scripts/*.sh tests/**/*.sh .ci/run meson-glue/*.sh | sort -u)
     sh_scripts=(tests/guest/init tests/guest-bench/init)
     shopt -u globstar nullglob
     shellcheck --version | sed -n 's/^version: /shellcheck /p'
@@ -86,6 +88,8 @@ counted "p9serve: the C API over a socket (ASan/UBSan)" '^p9serve workload: ([0-
     tests/p9serve/run.sh
 counted "make install / uninstall: p9serve on the installed copy" '^install: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/install/run.sh
+counted "meson consumer: meson-glue as a subproject, the C tests under meson test" \
+    '^meson consumer: ([0-9]+) passed, ([0-9]+) failed$' tests/meson-consumer/run.sh
 counted "QEMU tests on the patched build" '^qemu tests: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/qemu/run-qemu-tests.sh "$BUILD_PATCHED"
 counted "Linux guest on virtio-9p" '^guest: ([0-9]+) passed, ([0-9]+) failed$' \
