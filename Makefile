@@ -3,11 +3,17 @@
 # QEMU; `make check` runs every test; `make bench` prints BENCH lines.
 # Large state lives in $(QRS_CACHE) (default /var/cache/qemurs), outside the
 # clone; QEMU_SRC=/path/to/qemu uses an existing QEMU tree.
+# `make install` installs the library for C programs outside QEMU (header,
+# libqemurs.a, qemurs.pc) under $(DESTDIR)$(PREFIX); `make uninstall`
+# removes exactly those files.  Neither builds QEMU.
 
 SHELL := /bin/bash
 export QRS_CACHE ?= /var/cache/qemurs
+PREFIX ?= /usr/local
+DESTDIR ?=
+INSTALL ?= install
 
-.PHONY: all deps qemu lib header check bench clean-cache
+.PHONY: all deps qemu lib header install uninstall check bench clean-cache
 
 all: qemu
 	@echo "patched QEMU: $(QRS_CACHE)/build-patched/qemu-system-x86_64"
@@ -21,6 +27,17 @@ lib: deps
 
 header: deps
 	cargo run --quiet --locked -p gen-header
+
+install: lib
+	$(INSTALL) -d "$(DESTDIR)$(PREFIX)/lib/pkgconfig" "$(DESTDIR)$(PREFIX)/include"
+	$(INSTALL) -m 644 target/release/libqemurs.a "$(DESTDIR)$(PREFIX)/lib/libqemurs.a"
+	$(INSTALL) -m 644 include/qemurs.h "$(DESTDIR)$(PREFIX)/include/qemurs.h"
+	bash scripts/gen-pc.sh --prefix "$(PREFIX)" "$(DESTDIR)$(PREFIX)/lib/pkgconfig/qemurs.pc"
+	chmod 644 "$(DESTDIR)$(PREFIX)/lib/pkgconfig/qemurs.pc"
+
+uninstall:
+	rm -f "$(DESTDIR)$(PREFIX)/lib/libqemurs.a" "$(DESTDIR)$(PREFIX)/include/qemurs.h" \
+	      "$(DESTDIR)$(PREFIX)/lib/pkgconfig/qemurs.pc"
 
 qemu: deps lib
 	@bash scripts/fetch-qemu.sh

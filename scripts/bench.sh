@@ -40,6 +40,7 @@ perf_seconds() {
         head -n 1
 }
 for t in "/perf/lifecycle Lifecycle coroutine_lifecycle_1M" "/perf/cost cost coroutine_create_enter_yield_40M"; do
+    # shellcheck disable=SC2086 # $t is three words: the test path, its label and its name
     set -- $t
     say "test-coroutine $1: patched vs upstream, $ROUNDS interleaved rounds"
     ours=() base=()

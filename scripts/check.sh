@@ -54,8 +54,28 @@ check_native_libs() {
     [ "$want" = "$got" ]
 }
 
+# Every shell script in the repo (.shellcheckrc: follow what they source);
+# the guests' /init scripts are busybox sh.
+check_shell() {
+    local rc=0 bash_scripts sh_scripts
+    shopt -s globstar nullglob
+    # Each once (tests/meson-consumer/subprojects/qemurs is meson-glue).
+    mapfile -t bash_scripts < <(realpath --relative-to=. \
+        scripts/*.sh tests/**/*.sh .ci/run meson-glue/*.sh | sort -u)
+    sh_scripts=(tests/guest/init tests/guest-bench/init)
+    shopt -u globstar nullglob
+    shellcheck --version | sed -n 's/^version: /shellcheck /p'
+    shellcheck "${bash_scripts[@]}" || rc=1
+    shellcheck -s sh "${sh_scripts[@]}" || rc=1
+    echo "shellcheck: $((${#bash_scripts[@]} + ${#sh_scripts[@]})) scripts"
+    return $rc
+}
+
 stage "cargo fmt --check" cargo fmt --all -- --check
 stage "cargo clippy -D warnings" cargo clippy --locked --workspace --all-targets -- -D warnings
+stage "cargo doc -D warnings (rustdoc lints)" \
+    env RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
+stage "shellcheck" check_shell
 stage "header drift (gen-header --check)" cargo run --quiet --locked -p gen-header -- --check
 stage "native static libs match meson-glue" check_native_libs
 counted "firmware links over configure's dangling link" '^link-firmware: ([0-9]+) passed, ([0-9]+) failed$' \
@@ -66,6 +86,10 @@ counted "C tests (ASan/UBSan)" '^c tests: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/c/run.sh
 counted "p9serve: the C API over a socket (ASan/UBSan)" '^p9serve workload: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/p9serve/run.sh
+counted "make install / uninstall: p9serve on the installed copy" '^install: ([0-9]+) passed, ([0-9]+) failed$' \
+    tests/install/run.sh
+counted "meson consumer: meson-glue as a subproject, the C tests under meson test" \
+    '^meson consumer: ([0-9]+) passed, ([0-9]+) failed$' tests/meson-consumer/run.sh
 counted "QEMU tests on the patched build" '^qemu tests: ([0-9]+) passed, ([0-9]+) failed$' \
     tests/qemu/run-qemu-tests.sh "$BUILD_PATCHED"
 counted "Linux guest on virtio-9p" '^guest: ([0-9]+) passed, ([0-9]+) failed$' \

@@ -1,5 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # Shared settings for the build scripts.  Sourced, not run.
+# shellcheck shell=bash
+# The settings are used by the scripts that source this file:
+# shellcheck disable=SC2034
 #
 # Everything large (downloads, QEMU trees, build directories, the Python venv)
 # lives in $QRS_CACHE, outside the clone, so that repeat runs and fresh clones
@@ -40,6 +43,7 @@ QEMU_TEST_TARGETS=(
 # Identifies the patched tree's content: the pristine source and the series.
 series_hash() {
     (cat "$PRISTINE/.qemurs-source"
+     # shellcheck disable=SC2046 # one patch file name a line, none with spaces
      cd "$REPO_ROOT/qemu-patches" && cat series $(grep -v '^#' series)) |
         sha256sum | cut -d' ' -f1
 }

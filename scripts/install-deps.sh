@@ -14,6 +14,8 @@ APT_PACKAGES=(
     cpio busybox-static kmod
     # C tests
     gcc libc6-dev valgrind
+    # make check: shellcheck over every shell script
+    shellcheck
 )
 
 missing=()

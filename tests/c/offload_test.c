@@ -291,8 +291,8 @@ static void test_pool_grows_and_shrinks(void)
     cohome_run(cohome_self());
     elapsed = now_seconds() - t0;
     CHECK(qrs_offload_stats(&stats) == 0);
-    printf("  %d x 50 ms on 2 to 6 workers: %.0f ms, peak %u threads\n",
-           SLOW_CALLS, elapsed * 1e3, stats.peak_threads);
+    DIAG("  %d x 50 ms on 2 to 6 workers: %.0f ms, peak %u threads",
+         SLOW_CALLS, elapsed * 1e3, stats.peak_threads);
     CHECK(stats.peak_threads == 6);
     CHECK(stats.spawned <= 6);
     CHECK(elapsed >= 0.150);            /* at least 3 rounds on 6 workers */
@@ -337,8 +337,7 @@ int main(void)
 
     cohost_register();
     if (qrs_offload_start(4) != 4) {
-        fprintf(stderr, "qrs_offload_start failed\n");
-        return 1;
+        BAIL_OUT("qrs_offload_start failed");
     }
     failed = run_tests("offload", tests, sizeof(tests) / sizeof(tests[0]));
     qrs_offload_stop();

@@ -338,8 +338,7 @@ int main(void)
     cohost_register();
     if (qrs_storage_key_create(NULL, &key_a) != 0 ||
         qrs_storage_key_create(counting_dtor, &key_b) != 0) {
-        fprintf(stderr, "setup failed\n");
-        return 1;
+        BAIL_OUT("qrs_storage_key_create failed");
     }
     failed = run_tests("storage", tests, sizeof(tests) / sizeof(tests[0]));
     qrs_storage_key_delete(key_a);

@@ -11,7 +11,7 @@ asan=0
 if [ "${1:-}" = --asan ]; then asan=1; shift; fi
 if ((asan)); then
     out=${1:-$root/target/p9serve/p9serve-asan}
-    cflags=(-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined
+    cflags=(-O1 -g "-fsanitize=address,undefined" -fno-sanitize-recover=undefined
             -fno-omit-frame-pointer)
 else
     out=${1:-$root/target/p9serve/p9serve}

@@ -8,11 +8,13 @@
 # while a second connection keeps working.  Then a third p9serve with
 # small bounds meets p9-hostile: Tflushes naming Tflushes, a client that
 # never reads its replies (memory must stay bounded), 256 connections (the
-# limit; threads must stay bounded).  Ends with the
-# `p9serve workload: N passed, N failed` line summing them all (a server
+# limit; threads must stay bounded).  Speaks TAP (tests/lib/tap.sh): the
+# clients' checks and this script's own, one stream; ends with the plan and
+# the `p9serve workload: N passed, N failed` line summing them all (a server
 # problem counts as one more failure).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+source "$root/tests/lib/tap.sh"
 
 bin=$("$root/tests/p9serve/build.sh" --asan)
 (cd "$root" && cargo build --release --quiet --locked -p p9-client --bin p9-workload \
@@ -32,6 +34,7 @@ mkdir "$tmp/export"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+tap_start
 "$bin" --threads 4 --unix "$tmp/sock" "$tmp/export" >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 for _ in $(seq 200); do
@@ -39,11 +42,11 @@ for _ in $(seq 200); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
 done
-cat "$tmp/out"
+tap_diag "$(cat "$tmp/out")"
 if ! grep -q '^p9serve: listening on ' "$tmp/out"; then
     cat "$tmp/err" >&2
-    echo "p9serve did not start"
-    echo "p9serve workload: 0 passed, 1 failed"
+    tap_not_ok "p9serve started"
+    tap_end "p9serve workload"
     exit 1
 fi
 
@@ -64,30 +67,42 @@ stop_server() {
     pid=
 }
 
+# client NAME SUMMARY_REGEX CMD...: run a Rust client (rust/p9-client/src/bin)
+# and relay its `ok`/`FAIL` lines as TAP tests, live; its closing
+# `...: N passed, N failed` line (SUMMARY_REGEX: the two counts) becomes a
+# diagnostic and must agree with them.  A client that exits non-zero
+# without a failed check, or without a summary, is one more failure.
+client() {
+    local name=$1 re=$2 rc summary
+    shift 2
+    tap_relay_lines "$name" < <(
+        set +e
+        "$@" | tee "$tmp/client"
+        echo "${PIPESTATUS[0]}" >"$tmp/client-rc")
+    rc=$(cat "$tmp/client-rc")
+    summary=$(tail -n 1 "$tmp/client")
+    if ! [[ $summary =~ $re ]]; then
+        tap_not_ok "$name: no summary (exit $rc)"
+    elif ((BASH_REMATCH[1] != tap_relayed_passed || BASH_REMATCH[2] != tap_relayed_failed)); then
+        tap_not_ok "$name: its summary ($summary) disagrees with its checks"
+    elif ((rc != 0 && tap_relayed_failed == 0)); then
+        tap_not_ok "$name: exit $rc"
+    fi
+}
+
 set +e
-# Its own summary line is left out here: the closing line below counts it.
-"$workload" "unix:$tmp/sock" "$tmp/export" | tee "$tmp/workload" | grep -v '^p9serve workload: '
-wrc=${PIPESTATUS[0]}
+client p9-workload '^p9serve workload: ([0-9]+) passed, ([0-9]+) failed$' \
+    "$workload" "unix:$tmp/sock" "$tmp/export"
 stop_server
 set -e
 
-summary=$(tail -n 1 "$tmp/workload")
-if [[ $summary =~ ^p9serve\ workload:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-    passed=${BASH_REMATCH[1]} failed=${BASH_REMATCH[2]}
-else
-    echo "p9-workload: no summary (exit $wrc)"
-    passed=0 failed=1
-fi
-((wrc == 0)) || ((failed > 0)) || failed=$((failed + 1))
-
 exited_cleanly() { # stderr file
     if ((src == 0)) && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$1"; then
-        echo "ok   p9serve exited cleanly (exit 0, no sanitizer report)"
-        passed=$((passed + 1))
+        tap_ok "p9serve exited cleanly (exit 0, no sanitizer report)"
     else
-        echo "FAIL p9serve exit $src; its stderr:"
-        cat "$1"
-        failed=$((failed + 1))
+        tap_not_ok "p9serve exited cleanly (exit $src)"
+        tap_diag "its stderr:"
+        tap_diag "$(cat "$1")"
     fi
 }
 exited_cleanly "$tmp/err"
@@ -106,24 +121,14 @@ for _ in $(seq 200); do
 done
 if grep -q '^p9serve: listening on ' "$tmp/storm-out"; then
     set +e
-    "$storm" "unix:$tmp/storm.sock" "$tmp/storm-export" | tee "$tmp/storm" |
-        grep -v '^p9serve fid storm: '
-    krc=${PIPESTATUS[0]}
+    client p9-storm '^p9serve fid storm: ([0-9]+) passed, ([0-9]+) failed$' \
+        "$storm" "unix:$tmp/storm.sock" "$tmp/storm-export"
     stop_server
     set -e
-    summary=$(tail -n 1 "$tmp/storm")
-    if [[ $summary =~ ^p9serve\ fid\ storm:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-        passed=$((passed + BASH_REMATCH[1])) failed=$((failed + BASH_REMATCH[2]))
-        ((krc == 0)) || ((BASH_REMATCH[2] > 0)) || failed=$((failed + 1))
-    else
-        echo "p9-storm: no summary (exit $krc)"
-        failed=$((failed + 1))
-    fi
     exited_cleanly "$tmp/storm-err"
 else
     cat "$tmp/storm-err" >&2
-    echo "FAIL p9serve (ulimit -n 256) did not start"
-    failed=$((failed + 1))
+    tap_not_ok "p9serve (ulimit -n 256) started"
 fi
 
 # --- hostile clients, against small bounds -----------------------------------
@@ -144,25 +149,16 @@ for _ in $(seq 200); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
 done
-cat "$tmp/out2"
+tap_diag "$(cat "$tmp/out2")"
 set +e
 hostile_pid=$pid
 for what in "flush" "slow-reader $hostile_pid 64" "connections $hostile_pid 256 9"; do
     # shellcheck disable=SC2086 # $what is words
-    timeout 600 "$hostile" "unix:$tmp/sock2" $what | tee "$tmp/hostile" |
-        grep -v '^p9-hostile .*: [0-9]* passed, [0-9]* failed$'
-    hrc=${PIPESTATUS[0]}
-    hsum=$(tail -n 1 "$tmp/hostile")
-    if [[ $hsum =~ :\ ([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
-        passed=$((passed + BASH_REMATCH[1])) failed=$((failed + BASH_REMATCH[2]))
-        ((hrc == 0)) || ((BASH_REMATCH[2] > 0)) || failed=$((failed + 1))
-    else
-        echo "p9-hostile $what: no summary (exit $hrc)"
-        failed=$((failed + 1))
-    fi
+    client "p9-hostile ${what%% *}" '^p9-hostile .*: ([0-9]+) passed, ([0-9]+) failed$' \
+        timeout 600 "$hostile" "unix:$tmp/sock2" $what
 done
 stop_server
 set -e
 exited_cleanly "$tmp/err2"
-echo "p9serve workload: $passed passed, $failed failed"
-((failed == 0))
+tap_end "p9serve workload"
+((tap_failed == 0))

@@ -5,7 +5,8 @@
 //! Rust staticlib (two would each carry a copy of `std`), so everything C
 //! needs is exported from here.  Conventions, for every export:
 //! - errors are negative errno values; 0 is success;
-//! - no panic crosses the boundary: every export runs inside [`ffi_guard`];
+//! - no panic crosses the boundary: every export runs inside the crate-private
+//!   `ffi_guard`;
 //! - out-parameters are written only on success;
 //! - pointer contracts are in the doc comment, which cbindgen copies into
 //!   `include/qemurs.h`.
