@@ -8,7 +8,9 @@
 # system_reset during I/O) with qmp_scenario.py, then check the exports
 # from the host (host_checks.py).  Everything happens in one QEMU run.
 #
-# usage: run-guest-test.sh QEMU_BINARY      closing line: guest: N passed, N failed
+# usage: run-guest-test.sh QEMU_BINARY
+# Prints TAP (every guest and host check a test line), then the closing
+# line `guest: N passed, N failed`.
 #
 # The kernel comes from Debian's linux-image-amd64 metapackage (resolved at
 # run time, not pinned), busybox from busybox-static; both are cached in
@@ -18,6 +20,8 @@
 source "$(dirname "$0")/../../scripts/common.sh"
 # shellcheck source=scripts/guest-common.sh
 source "$REPO_ROOT/scripts/guest-common.sh"
+# shellcheck source=tests/lib/tap.sh
+source "$REPO_ROOT/tests/lib/tap.sh"
 
 qemu=${1:?usage: run-guest-test.sh QEMU_BINARY}
 [ -x "$qemu" ] || die "$qemu is not executable"
@@ -155,42 +159,47 @@ for model in mapped-xattr mapped-file; do exports+=("xl-$model=$work/x-$model" "
 # In the background: `wait` lets a signal's trap run at once, and the
 # scenario ends by itself when the clean-up kills QEMU.
 python3 "$here/qmp_scenario.py" "$work/qmp.sock" "$console" \
-    "$work/passthrough/.sync" "$work/qemu.pid" "${exports[@]}" | tee "$work/qmp.log" &
+    "$work/passthrough/.sync" "$work/qemu.pid" "${exports[@]}" | tee "$work/qmp.log" >&2 &
 wait $! || true
 qmplog=$(cat "$work/qmp.log")
 # The scenario ends with `quit`; give QEMU a minute before the trap kills it.
 for _ in $(seq 60); do kill -0 "$qemu_job" 2>/dev/null || break; sleep 1; done
-if kill -0 "$qemu_job" 2>/dev/null; then echo "QEMU did not quit; killing it"; kill "$qemu_job"; fi
+if kill -0 "$qemu_job" 2>/dev/null; then echo "QEMU did not quit; killing it" >&2; kill "$qemu_job"; fi
 rc=0; wait "$qemu_job" || rc=$?
 qemu_job=
 
 cp "$console" "$cache/console.log"
-tr -d '\r' <"$console" | grep -E '^GUEST ' || true
-
-# count PATTERN < text: matching lines (0 is not an error).
-count() { grep -c "$1" || true; }
-passed=$(tr -d '\r' <"$console" | count '^GUEST ok ')
-failed=$(tr -d '\r' <"$console" | count '^GUEST FAIL ')
-if ! tr -d '\r' <"$console" | grep -q '^GUEST-DONE'; then
-    echo "guest did not finish (QEMU exit $rc); console tail:"
-    tail -n 30 "$console"
-    failed=$((failed + 1))
-fi
-passed=$((passed + $(count '^HOST ok ' <<<"$qmplog")))
-failed=$((failed + $(count '^HOST FAIL ' <<<"$qmplog")))
-# `quit` ends QEMU with status 0; anything else is a crash or the timeout.
-if ((rc == 0)); then
-    echo "HOST ok qemu-exit-status"; passed=$((passed + 1))
-else
-    echo "HOST FAIL qemu-exit-status: $rc"; failed=$((failed + 1))
-fi
-
 kill "$watch_job" 2>/dev/null || true
 wait "$watch_job" 2>/dev/null || true
 watch_job=
 hostlog=$(python3 "$here/host_checks.py" check "$work" /bin/busybox)
-echo "$hostlog"
-passed=$((passed + $(count '^HOST ok ' <<<"$hostlog")))
-failed=$((failed + $(count '^HOST FAIL ' <<<"$hostlog")))
-echo "guest: $passed passed, $failed failed"
-((failed == 0))
+
+# --- every check as a TAP line (tests/lib/tap.sh) ----------------------------------
+# tap_lines: `GUEST|HOST ok NAME`, `GUEST|HOST FAIL NAME: why` and
+# `GUEST|HOST info TEXT` lines on stdin, as TAP.
+tap_lines() {
+    local line
+    while IFS= read -r line; do
+        if [[ $line =~ ^(GUEST|HOST)\ ok\ (.*)$ ]]; then
+            tap_ok "${BASH_REMATCH[2]}"
+        elif [[ $line =~ ^(GUEST|HOST)\ FAIL\ (.*)$ ]]; then
+            tap_not_ok "${BASH_REMATCH[2]}"
+        elif [[ $line =~ ^(GUEST|HOST)\ info\ (.*)$ ]]; then
+            tap_diag "${BASH_REMATCH[2]}"
+        fi
+    done
+}
+tap_start
+tap_lines < <(tr -d '\r' <"$console")
+if tr -d '\r' <"$console" | grep -q '^GUEST-DONE'; then
+    tap_ok "guest finished"
+else
+    tap_not_ok "guest finished (QEMU exit $rc)"
+    tap_diag "$(tail -n 30 "$console")"
+fi
+tap_lines <<<"$qmplog"
+# `quit` ends QEMU with status 0; anything else is a crash or the timeout.
+if ((rc == 0)); then tap_ok "qemu-exit-status"; else tap_not_ok "qemu-exit-status: $rc"; fi
+tap_lines <<<"$hostlog"
+tap_end guest
+((tap_failed == 0))

@@ -98,9 +98,9 @@ check "qrs driver option errors" qrs_option_errors
 work=$(mktemp -d /dev/shm/qemurs-qtest.XXXXXX)
 ninep=/x86_64/pc/i440FX-pcihost/pci-bus-pc/pci-bus/virtio-9p-pci/virtio-9p/virtio-9p-tests
 n9p=$(cd "$work" && "$build/tests/qtest/qos-test" -l -m slow | grep -c "^$ninep/")
-pushd "$work" >/dev/null
+pushd "$work" >/dev/null || exit 1
 run "virtio-9p ($n9p listed)" 900 "$build/tests/qtest/qos-test" -m slow -r "$ninep"
-popd >/dev/null
+popd >/dev/null || exit 1
 rm -rf "$work"
 
 # The trace events a user relies on still fire: each request as it
@@ -110,10 +110,13 @@ traced() {
     local log
     log=$(cd "$work" && QTEST_TRACE='v9fs_*' timeout 120 "$build/tests/qtest/qos-test" \
               -m slow -p "$ninep/synth/walk/non_existent" 2>&1)
-    grep -q '^v9fs_request tag 0 id 110 ' <<<"$log" &&
+    if grep -q '^v9fs_request tag 0 id 110 ' <<<"$log" &&
         grep -q '^v9fs_rerror tag 0 id 110 err 2$' <<<"$log" &&
-        grep -q '^v9fs_reply tag 0 id 104 reply id 105$' <<<"$log" ||
-        { grep '^v9fs_' <<<"$log" | head -n 10 | sed 's/^/    /'; return 1; }
+        grep -q '^v9fs_reply tag 0 id 104 reply id 105$' <<<"$log"; then
+        return 0
+    fi
+    grep '^v9fs_' <<<"$log" | head -n 10 | sed 's/^/    /'
+    return 1
 }
 work=$(mktemp -d /dev/shm/qemurs-qtest.XXXXXX)
 check "v9fs trace events" traced
