@@ -25,7 +25,7 @@ use crate::errno::{self, Errno};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::msgtype::{self as mt};
 use crate::proto::Proto;
-use crate::sg::{total_len_mut, Counter, SgReader, SgView, SgWriter, Sink};
+use crate::sg::{total_len_mut, Counter, SgReader, SgView, SgWriter, Sink, SliceWriter};
 use crate::types::{Flock, Getlock, P9String, Qid, SetAttr, Stat, StatDotl, StatFs, VecSink};
 use crate::validate::{check_renameat, NameRule};
 
@@ -44,6 +44,13 @@ impl Header {
     /// Read the header of a message without validating anything, or `None`
     /// if fewer than 7 bytes are present.
     pub fn peek(sg: SgView<'_>) -> Option<Header> {
+        if let Some(b) = sg.prefix(HEADER_SIZE) {
+            return Some(Header {
+                size: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                typ: b[4],
+                tag: u16::from_le_bytes([b[5], b[6]]),
+            });
+        }
         let mut r = SgReader::new(sg);
         Some(Header {
             size: r.u32().ok()?,
@@ -182,7 +189,13 @@ fn encode_msg<B: Body>(b: &B, tag: u16, out: &mut [&mut [u8]]) -> Result<usize, 
             available,
         });
     }
-    b.encode_sink(tag, size32, &mut SgWriter::at(out, 0))?;
+    match out.first_mut() {
+        // The whole message fits in the first buffer: plain stores.
+        Some(first) if first.len() >= size => {
+            b.encode_sink(tag, size32, &mut SliceWriter::new(&mut first[..size]))?
+        }
+        _ => b.encode_sink(tag, size32, &mut SgWriter::at(out, 0))?,
+    }
     Ok(size)
 }
 
