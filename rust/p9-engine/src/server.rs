@@ -16,7 +16,6 @@
 //! [`Server::process`] does both for a host that handles one request at a
 //! time.
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -28,6 +27,7 @@ use p9_wire::{Header, Proto, Rmessage, SgView, Tmessage};
 
 use crate::backend::Backend;
 use crate::fid::{FidTable, FIDS_MAX};
+use crate::hash::FastMap;
 use crate::ops::{FidOf, Reply};
 use crate::qid::{MultiDevs, QidMap};
 use crate::state::Shared;
@@ -265,7 +265,7 @@ impl<T: SessionHook + ?Sized> SessionHook for Arc<T> {
 #[derive(Default)]
 struct Active {
     /// By tag: what a Tflush looks for.
-    tags: HashMap<u16, Arc<Request>>,
+    tags: FastMap<u16, Arc<Request>>,
     /// Every one, tagged or not: what [`Server::reset`] waits for.
     count: usize,
 }
@@ -427,7 +427,7 @@ impl<B: Backend> Server<B> {
             proto: AtomicU8::new(PROTO_NONE),
             msize: AtomicU32::new(config.msize_max),
             active: WaitCell::new(Active {
-                tags: HashMap::new(),
+                tags: FastMap::default(),
                 count: 0,
             }),
             counters: Counters::default(),

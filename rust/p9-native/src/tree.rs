@@ -27,10 +27,11 @@
 //!   which may have been moved anywhere by the host.  `..` is the
 //!   parent record, never the kernel's `..`.
 
-use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+
+use p9_engine::hash::FastMap;
 
 use crate::attr::{stat, Stat};
 use crate::budget::{self, Account, Held};
@@ -84,7 +85,7 @@ pub(crate) struct Rec {
     place: Mutex<Place>,
     /// Directories: records of entries, by name (weak: a record lives as
     /// long as a fid or a child needs it).
-    children: Mutex<HashMap<Arc<[u8]>, Weak<Rec>>>,
+    children: Mutex<FastMap<Arc<[u8]>, Weak<Rec>>>,
     dev: u64,
     ino: u64,
     /// `S_IFMT` bits.
@@ -128,7 +129,7 @@ impl Rec {
     ) -> Arc<Rec> {
         let rec = Arc::new(Rec {
             place: Mutex::new(place),
-            children: Mutex::new(HashMap::new()),
+            children: Mutex::new(FastMap::default()),
             dev: st.dev,
             ino: st.ino,
             kind: st.file_type(),
