@@ -262,13 +262,18 @@ impl<T: SessionHook + ?Sized> SessionHook for Arc<T> {
 }
 
 /// The requests received and not yet finished.
-#[derive(Default)]
 struct Active {
     /// By tag: what a Tflush looks for.
     tags: FastMap<u16, Arc<Request>>,
     /// Every one, tagged or not: what [`Server::reset`] waits for.
     count: usize,
+    /// Records of finished requests, reused by the next ones (a request
+    /// costs no allocation in steady state).  At most [`FREE_RECORDS`].
+    free: Vec<Arc<Request>>,
 }
+
+/// Request records kept for reuse.
+const FREE_RECORDS: usize = 64;
 
 /// A handled request, its reply in the host's buffers.  Dropping it
 /// finishes the request: drop it once the reply is sent (or queued in
@@ -277,7 +282,8 @@ struct Active {
 pub struct Handled<'s, B: Backend> {
     server: &'s Server<B>,
     tag: Option<u16>,
-    state: Arc<Request>,
+    /// `None` only once dropped.
+    state: Option<Arc<Request>>,
     sent: Option<Sent>,
 }
 
@@ -315,7 +321,9 @@ impl<B: Backend> Handled<'_, B> {
 
 impl<B: Backend> Drop for Handled<'_, B> {
     fn drop(&mut self) {
-        self.server.finish(self.tag, &self.state);
+        if let Some(state) = self.state.take() {
+            self.server.finish(self.tag, state);
+        }
     }
 }
 
@@ -323,7 +331,6 @@ impl<B: Backend> Drop for Handled<'_, B> {
 type Then = Box<dyn FnOnce() + Send>;
 
 /// Whether a request has finished, and what waits for it.
-#[derive(Default)]
 struct Done {
     /// Set once its reply is pushed (or it was cancelled).
     done: bool,
@@ -345,10 +352,29 @@ pub(crate) struct Request {
     /// request that arrived earlier can be one, so the requests Tflushes
     /// wait for form no cycle.
     target: Option<Arc<Request>>,
+    /// Named by a Tflush (set under the active lock, while the request's
+    /// tag is registered): only then is `done` kept, since only then
+    /// does anyone wait for it.
+    watched: AtomicBool,
+    /// Kept only when `watched`.
     done: WaitCell<Done>,
 }
 
 impl Request {
+    fn new(is_flush: bool, target: Option<Arc<Request>>) -> Request {
+        Request {
+            cancelled: AtomicBool::new(false),
+            dropped: AtomicBool::new(false),
+            is_flush,
+            target,
+            watched: AtomicBool::new(false),
+            done: WaitCell::new(Done {
+                done: false,
+                then: Vec::new(),
+            }),
+        }
+    }
+
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
@@ -429,6 +455,7 @@ impl<B: Backend> Server<B> {
             active: WaitCell::new(Active {
                 tags: FastMap::default(),
                 count: 0,
+                free: Vec::with_capacity(FREE_RECORDS),
             }),
             counters: Counters::default(),
             fids: FidTable::new(config.fids_max),
@@ -677,14 +704,21 @@ impl<B: Backend> Server<B> {
             let target = oldtag.and_then(|old| active.tags.get(&old).cloned());
             if let Some(target) = &target {
                 target.cancelled.store(true, Ordering::Relaxed);
+                target.watched.store(true, Ordering::Relaxed);
             }
-            let state = Arc::new(Request {
-                cancelled: AtomicBool::new(false),
-                dropped: AtomicBool::new(false),
-                is_flush,
-                target,
-                done: WaitCell::new(Done::default()),
-            });
+            // A finished request's record if there is one (records in the
+            // free list are unshared and reset).
+            let state = match active.free.pop() {
+                Some(mut r) => match Arc::get_mut(&mut r) {
+                    Some(fresh) => {
+                        fresh.is_flush = is_flush;
+                        fresh.target = target;
+                        r
+                    }
+                    None => Arc::new(Request::new(is_flush, target)),
+                },
+                None => Arc::new(Request::new(is_flush, target)),
+            };
             // A tag reused while in flight: the newer request is the one a
             // Tflush names from now on.
             if let Some(h) = header {
@@ -744,7 +778,7 @@ impl<B: Backend> Server<B> {
         Handled {
             server: self,
             tag,
-            state,
+            state: Some(state),
             sent,
         }
     }
@@ -757,19 +791,40 @@ impl<B: Backend> Server<B> {
         self.handle(ticket, view, &mut [reply][..]).reply_len()
     }
 
-    fn finish(&self, tag: Option<u16>, state: &Arc<Request>) {
+    fn finish(&self, tag: Option<u16>, mut state: Arc<Request>) {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let then = state.done.update(|d| {
-            d.done = true;
-            std::mem::take(&mut d.then)
-        });
-        self.active.update(|active| {
+        // Unregistered under the active lock, where a Tflush sets
+        // `watched`: once the tag is gone no Tflush can name the request,
+        // so an unwatched one has no one to tell.
+        let watched = self.active.update(|active| {
             active.count -= 1;
             if let Some(tag) = tag {
-                if active.tags.get(&tag).is_some_and(|r| Arc::ptr_eq(r, state)) {
+                if active
+                    .tags
+                    .get(&tag)
+                    .is_some_and(|r| Arc::ptr_eq(r, &state))
+                {
                     active.tags.remove(&tag);
                 }
             }
+            let watched = state.watched.load(Ordering::Relaxed);
+            if !watched && active.free.len() < FREE_RECORDS {
+                // Unshared (no Tflush names it, nothing else holds it):
+                // reset for reuse.
+                if let Some(r) = Arc::get_mut(&mut state) {
+                    *r = Request::new(false, None);
+                    active.free.push(state);
+                    return None;
+                }
+            }
+            Some((watched, state))
+        });
+        let Some((true, state)) = watched else {
+            return;
+        };
+        let then = state.done.update(|d| {
+            d.done = true;
+            std::mem::take(&mut d.then)
         });
         // Deferred Tflushes naming this request may go on now.  They are
         // the host's code: a panic there must not unwind out of a drop.
