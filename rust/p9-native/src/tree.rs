@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use p9_engine::hash::FastMap;
 
-use crate::attr::{stat, Stat};
+use crate::attr::{stat, stat_at, Stat};
 use crate::budget::{self, Account, Held};
 use crate::errno::{Errno, Result};
 use crate::fhandle::{file_handle, FileHandle};
@@ -408,10 +408,36 @@ impl Tree {
         // The cached descriptor, if any, stays open across the check, so
         // that st_dev/st_ino identify the file exactly.
         let pin = rec.cached();
+        if let Some(p) = &pin {
+            // An entry of the root: one statx of that name (never
+            // following a link, and no component before it that could be
+            // one) tells what opening it beneath the root would find.
+            if let Some(r) = self.entry_of_root(rec) {
+                return r.map(|()| Arc::clone(p));
+            }
+        }
         let found = self.find(rec, pin.is_some())?;
         Ok(match pin {
             Some(p) => p,
             None => rec.install(found),
+        })
+    }
+
+    /// For a record whose place is an entry of the root: whether that
+    /// entry is `rec`'s file now (`ENOENT` if the name is gone, `ESTALE`
+    /// if it is another file), by one `statx` of the name, as
+    /// [`Tree::find`] would conclude for a pinned record.  `None` for
+    /// other places.
+    fn entry_of_root(&self, rec: &Rec) -> Option<Result<()>> {
+        let name = match &*lock(&rec.place) {
+            Place::At { parent, name } if parent.root => Arc::clone(name),
+            _ => return None,
+        };
+        Some(match stat_at(self.root_held.as_fd(), &name) {
+            Ok(st) if rec.is(&st) => Ok(()),
+            Ok(_) => Err(Errno(libc::ESTALE)),
+            Err(Errno(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)) => Err(Errno(libc::ENOENT)),
+            Err(e) => Err(e),
         })
     }
 
