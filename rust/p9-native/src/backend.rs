@@ -40,11 +40,12 @@ use p9_wire::errno::Errno as WireErrno;
 use p9_wire::types::StatFs as WireStatFs;
 
 use crate::budget::{HandleToken, Held};
+use crate::open::create_file_stat;
 use crate::tree::{Rec, Tree};
 use crate::{
-    chmod, chown, create_file, fsync, ftruncate, generation, getlk, link, mkdir, mknod, open,
-    pread, pwrite, readlink, renameat, setlk, stat, stat_at, statfs, symlink, truncate, unlinkat,
-    utimes, DirReader, Errno, LockType, Node, SecurityModel, SetTime, Stat, Timespec,
+    chmod, chown, fsync, ftruncate, generation, getlk, link, mkdir, mknod, open, pread, pwrite,
+    readlink, renameat, setlk, stat, stat_at, statfs, symlink, truncate, unlinkat, utimes,
+    DirReader, Errno, LockType, Node, SecurityModel, SetTime, Stat, Timespec,
 };
 
 /// The layer's errno as the engine's (both are positive Linux values).
@@ -470,11 +471,21 @@ impl Backend for NativeBackend {
     ) -> Result<(NativeNode, NativeHandle, Attr)> {
         let d = w(self.tree.verified(&dir.rec))?;
         let token = w(HandleToken::take(self.tree.account()))?;
-        let (node, fd) = w(create_file(&d, name, flags, mode & 0o7777))?;
-        w(self
+        let (node, fd, mut st) = w(create_file_stat(&d, name, flags, mode & 0o7777))?;
+        let chowned = w(self
             .model
-            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
-        let st = w(stat(&node))?;
+            .finish_create_known(&d, name, &node, st.mode, cred.uid, cred.gid, mode))?;
+        // What the owner and mode change did, without asking again (the
+        // identity, type, size and times the qid is made of are the same).
+        if chowned {
+            if cred.uid != u32::MAX {
+                st.uid = cred.uid;
+            }
+            if cred.gid != u32::MAX {
+                st.gid = cred.gid;
+            }
+        }
+        st.mode = (st.mode & libc::S_IFMT) | (mode & 0o7777);
         let (rec, _) = self.tree.adopt(&dir.rec, name, Held::new(node), &st);
         let handle = self.handle(HandleKind::File(fd), &rec, token);
         Ok((NativeNode { rec }, handle, attr_of(&st)))

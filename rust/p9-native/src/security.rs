@@ -65,17 +65,35 @@ impl SecurityModel {
         mode: libc::mode_t,
     ) -> Result<()> {
         let st = fstat(node.as_fd())?;
-        let ft = file_type(st.st_mode);
-        let set = || -> Result<()> {
-            if let Err(e) = chown(node, Some(uid), Some(gid)) {
-                if self == SecurityModel::Passthrough {
-                    return Err(e);
-                }
-            }
+        self.finish_create_known(dir, name, node, st.st_mode, uid, gid, mode)
+            .map(drop)
+    }
+
+    /// [`Self::finish_create`] for a node whose `st_mode` the caller
+    /// already has; returns whether the owner was changed (the `none`
+    /// model carries on when it could not be).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn finish_create_known(
+        self,
+        dir: &Node,
+        name: &[u8],
+        node: &Node,
+        st_mode: libc::mode_t,
+        uid: u32,
+        gid: u32,
+        mode: libc::mode_t,
+    ) -> Result<bool> {
+        let ft = file_type(st_mode);
+        let set = || -> Result<bool> {
+            let chowned = match chown(node, Some(uid), Some(gid)) {
+                Ok(()) => true,
+                Err(e) if self == SecurityModel::Passthrough => return Err(e),
+                Err(_) => false,
+            };
             if ft != libc::S_IFLNK {
-                chmod_known(node.as_fd(), st.st_mode, mode & 0o7777)?;
+                chmod_known(node.as_fd(), st_mode, mode & 0o7777)?;
             }
-            Ok(())
+            Ok(chowned)
         };
         let r = set();
         if r.is_err() {
