@@ -40,12 +40,12 @@ use p9_wire::errno::Errno as WireErrno;
 use p9_wire::types::StatFs as WireStatFs;
 
 use crate::budget::{HandleToken, Held};
-use crate::open::create_file_stat;
+use crate::open::{create_file_stat, open_known};
 use crate::tree::{Rec, Tree};
 use crate::{
-    chmod, chown, fsync, ftruncate, generation, getlk, link, mkdir, mknod, open, pread, pwrite,
-    readlink, renameat, setlk, stat, stat_at, statfs, symlink, truncate, unlinkat, utimes,
-    DirReader, Errno, LockType, Node, SecurityModel, SetTime, Stat, Timespec,
+    chmod, chown, fsync, ftruncate, generation, getlk, link, mkdir, mknod, pread, pwrite, readlink,
+    renameat, setlk, stat, stat_at, statfs, symlink, truncate, unlinkat, utimes, DirReader, Errno,
+    LockType, Node, SecurityModel, SetTime, Stat, Timespec,
 };
 
 /// The layer's errno as the engine's (both are positive Linux values).
@@ -121,7 +121,40 @@ enum HandleKind {
     File(OwnedFd),
     /// A directory opened for reading; a mutex because `readdir` takes
     /// `&Handle` and seeks.
-    Dir(Mutex<DirReader>),
+    Dir(Mutex<DirState>),
+}
+
+/// An open directory and where its descriptor is.
+struct DirState {
+    reader: DirReader,
+    /// The cookie the next `getdents64` continues from, when known: 0
+    /// when just opened, the last entry's `d_off` after a batch was taken
+    /// whole (the kernel leaves the position there), unchanged at the
+    /// end; `None` otherwise (a batch cut short, an error, a panic), so
+    /// the next readdir seeks.  A readdir from where the descriptor is
+    /// needs no `lseek`.
+    at: Option<i64>,
+    /// The `getdents64` buffer, allocated at the first readdir.
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for DirState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirState")
+            .field("reader", &self.reader)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DirState {
+    fn new(reader: DirReader) -> Mutex<DirState> {
+        Mutex::new(DirState {
+            reader,
+            at: Some(0),
+            buf: Vec::new(),
+        })
+    }
 }
 
 impl NativeHandle {
@@ -142,14 +175,15 @@ impl NativeHandle {
     fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
         match &self.kind {
             HandleKind::File(fd) => f(fd.as_fd()),
-            HandleKind::Dir(reader) => f(lock_reader(reader).as_fd()),
+            HandleKind::Dir(dir) => f(lock_dir(dir).reader.as_fd()),
         }
     }
 }
 
-fn lock_reader(m: &Mutex<DirReader>) -> MutexGuard<'_, DirReader> {
+fn lock_dir(m: &Mutex<DirState>) -> MutexGuard<'_, DirState> {
     // A panic in another request while holding the lock leaves the reader
-    // usable (every readdir seeks first), so poisoning is ignored.
+    // usable (a readdir cut short leaves the position unknown, so the
+    // next one seeks), so poisoning is ignored.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -192,8 +226,9 @@ fn has_generations(fs_type: u32) -> bool {
     matches!(fs_type, 0xEF53 | 0x9123_683E | 0x5265_4973 | 0x5846_5342)
 }
 
-/// Size of the `getdents64` buffer of one readdir batch.
-const DIRENT_BUF: usize = 8192;
+/// Size of the `getdents64` buffer of one readdir batch: about a thousand
+/// entries with short names, what one Treaddir of a usual size takes.
+const DIRENT_BUF: usize = 32 * 1024;
 
 impl NativeBackend {
     /// Serves the directory `root` (host configuration, resolved normally)
@@ -439,11 +474,13 @@ impl Backend for NativeBackend {
     /// up and this backend holds its share of open handles.
     fn open(&self, node: &NativeNode, flags: i32) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
-        let st = w(stat(&held))?;
         let token = w(HandleToken::take(self.tree.account()))?;
-        let fd = w(open(&held, flags))?;
-        let kind = if st.is_dir() {
-            HandleKind::Dir(Mutex::new(DirReader::from_fd(fd)))
+        // The record knows its file's type and identity (the descriptor
+        // is that file: `openable` checked).
+        let rec = &node.rec;
+        let fd = w(open_known(&held, rec.kind(), rec.dev(), rec.ino(), flags))?;
+        let kind = if rec.is_dir() {
+            HandleKind::Dir(DirState::new(DirReader::from_fd(fd)))
         } else {
             HandleKind::File(fd)
         };
@@ -454,8 +491,16 @@ impl Backend for NativeBackend {
     fn opendir(&self, node: &NativeNode) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
         let token = w(HandleToken::take(self.tree.account()))?;
-        let reader = w(DirReader::open(&held))?;
-        Ok(self.handle(HandleKind::Dir(Mutex::new(reader)), &node.rec, token))
+        let rec = &node.rec;
+        let fd = w(open_known(
+            &held,
+            rec.kind(),
+            rec.dev(),
+            rec.ino(),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        ))?;
+        let reader = DirReader::from_fd(fd);
+        Ok(self.handle(HandleKind::Dir(DirState::new(reader)), &node.rec, token))
     }
 
     /// [`create_file`] in the directory found at its place beneath the
@@ -653,14 +698,21 @@ impl Backend for NativeBackend {
         want_attr: bool,
         sink: &mut dyn FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
-        let HandleKind::Dir(reader) = &handle.kind else {
+        let HandleKind::Dir(dir) = &handle.kind else {
             return Err(werr(Errno(libc::EBADF)));
         };
         let _here = w(self.tree.verified(&handle.rec))?;
-        let mut reader = lock_reader(reader);
+        let mut guard = lock_dir(dir);
+        let DirState { reader, at, buf } = &mut *guard;
         // Cookies are opaque: the u64 goes back to the i64 it came from.
-        w(reader.seek(offset as i64))?;
-        let mut buf = [0u8; DIRENT_BUF];
+        let offset = offset as i64;
+        if at.take() != Some(offset) {
+            w(reader.seek(offset))?;
+        }
+        if buf.is_empty() {
+            buf.resize(DIRENT_BUF, 0);
+        }
+        let mut pos = offset;
         let mut delivered = false;
         let fail = |e: WireErrno, delivered: bool| {
             if delivered {
@@ -670,13 +722,14 @@ impl Backend for NativeBackend {
             }
         };
         loop {
-            let batch = match reader.read_batch(&mut buf) {
+            let batch = match reader.read_batch(buf) {
                 Ok(b) => b,
                 Err(e) => return fail(werr(e), delivered),
             };
             let mut any = false;
             for e in batch {
                 any = true;
+                pos = e.off;
                 let mut ino = e.ino;
                 let mut attr = None;
                 if e.name == b".." {
@@ -711,6 +764,8 @@ impl Backend for NativeBackend {
                 delivered = true;
             }
             if !any {
+                // At the end, where the last whole batch left it.
+                *at = Some(pos);
                 return Ok(());
             }
         }

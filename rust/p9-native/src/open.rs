@@ -102,27 +102,44 @@ fn restore_status_flags(fd: BorrowedFd<'_>, flags: libc::c_int) -> Result<()> {
 ///   file, `ENOENT` if `/proc` is not mounted, ...).
 pub fn open(node: &Node, flags: libc::c_int) -> Result<OwnedFd> {
     let st = fstat(node.as_fd())?;
-    match file_type(st.st_mode) {
-        libc::S_IFREG | libc::S_IFDIR => {}
+    open_known(node, st.st_mode, st.st_dev, st.st_ino, flags)
+}
+
+/// [`open`] for a node whose type (`st_mode`) and identity the caller
+/// already has (the backend's records know both), without asking again.
+/// Directories are opened without `O_NONBLOCK` (opening one cannot
+/// block), so no `fcntl` is needed after.
+pub(crate) fn open_known(
+    node: &Node,
+    st_mode: libc::mode_t,
+    dev: u64,
+    ino: u64,
+    flags: libc::c_int,
+) -> Result<OwnedFd> {
+    let dir = match file_type(st_mode) {
+        libc::S_IFREG => false,
+        libc::S_IFDIR => true,
         // What open(2) with O_NOFOLLOW says for a symlink, as QEMU's
         // openat_file gets it: ENOTDIR when a directory was asked for.
         libc::S_IFLNK if flags & libc::O_DIRECTORY != 0 => return Err(Errno(libc::ENOTDIR)),
         libc::S_IFLNK => return Err(Errno(libc::ELOOP)),
         _ => return Err(Errno(libc::ENXIO)),
-    }
+    };
     let path = node.proc_path();
     let flags = sanitize_open_flags(flags);
-    let (fd, used) = open_retry_noatime(flags, |f| {
-        open_proc(&path, f | libc::O_NONBLOCK | libc::O_NOCTTY)
-    })?;
+    let nonblock = if dir { 0 } else { libc::O_NONBLOCK };
+    let (fd, used) =
+        open_retry_noatime(flags, |f| open_proc(&path, f | nonblock | libc::O_NOCTTY))?;
     let post = fstat(fd.as_fd())?;
     if !is_reg_or_dir(post.st_mode) {
         return Err(Errno(libc::ENXIO));
     }
-    if post.st_dev != st.st_dev || post.st_ino != st.st_ino {
+    if post.st_dev != dev || post.st_ino != ino {
         return Err(Errno(libc::ESTALE));
     }
-    restore_status_flags(fd.as_fd(), used)?;
+    if !dir {
+        restore_status_flags(fd.as_fd(), used)?;
+    }
     Ok(fd)
 }
 

@@ -156,6 +156,15 @@ impl Rec {
         self.ino
     }
 
+    pub(crate) fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    /// The `S_IFMT` bits of the file's mode.
+    pub(crate) fn kind(&self) -> u32 {
+        self.kind
+    }
+
     /// Whether `st` describes this record's file.
     pub(crate) fn is(&self, st: &Stat) -> bool {
         st.dev == self.dev && st.ino == self.ino
