@@ -36,6 +36,9 @@ type HandleOf<B> = Arc<Handle<<B as Backend>::Handle>>;
 
 /// The reply of one request: encoded by the caller, or already written
 /// into the reply buffers (bulk replies).
+// One per request, on the stack: boxing the message would cost an
+// allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Reply {
     Msg(Rmessage<'static>),
     Written(usize),

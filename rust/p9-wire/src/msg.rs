@@ -136,7 +136,7 @@ pub fn max_read_count(msize: u32) -> u32 {
 }
 
 fn string(r: &mut SgReader<'_>) -> Result<P9String, DecodeErrorKind> {
-    Ok(P9String::new(r.string()?))
+    r.p9string()
 }
 
 /// The rest of the message as `count` bytes of data: `count` must match
