@@ -134,8 +134,37 @@ struct DirState {
     /// the next readdir seeks.  A readdir from where the descriptor is
     /// needs no `lseek`.
     at: Option<i64>,
-    /// The `getdents64` buffer, allocated at the first readdir.
+    /// The `getdents64` buffer, taken at the first readdir (from
+    /// [`DIRENT_BUFS`] when one is there) and given back when closed.
     buf: Vec<u8>,
+}
+
+/// `getdents64` buffers of closed directories, for the next ones (a
+/// Tlopen + Treaddir + Tclunk then costs no allocation and no zeroing).
+static DIRENT_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// Buffers kept in [`DIRENT_BUFS`].
+const DIRENT_BUFS_KEPT: usize = 8;
+
+fn dirent_bufs() -> MutexGuard<'static, Vec<Vec<u8>>> {
+    // The list is consistent at every step.
+    DIRENT_BUFS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drop for DirState {
+    fn drop(&mut self) {
+        if self.buf.len() == DIRENT_BUF {
+            let mut bufs = dirent_bufs();
+            if bufs.len() < DIRENT_BUFS_KEPT {
+                if bufs.capacity() == 0 {
+                    bufs.reserve_exact(DIRENT_BUFS_KEPT);
+                }
+                bufs.push(std::mem::take(&mut self.buf));
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for DirState {
@@ -710,7 +739,7 @@ impl Backend for NativeBackend {
             w(reader.seek(offset))?;
         }
         if buf.is_empty() {
-            buf.resize(DIRENT_BUF, 0);
+            *buf = dirent_bufs().pop().unwrap_or_else(|| vec![0; DIRENT_BUF]);
         }
         let mut pos = offset;
         let mut delivered = false;
