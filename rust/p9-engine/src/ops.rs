@@ -55,6 +55,42 @@ fn bulk_size(session: Session, count: u32) -> usize {
     p9_wire::consts::RREAD_HEADER_SIZE + count.min(p9_wire::max_read_count(session.msize)) as usize
 }
 
+/// I/O vectors kept on the stack up to this many pieces.
+const IOV_INLINE: usize = 8;
+
+/// The I/O vectors of a request's data: on the stack for the usual few
+/// pieces (no allocation), on the heap beyond.
+enum Iov<T> {
+    Stack([T; IOV_INLINE], usize),
+    Heap(Vec<T>),
+}
+
+impl<T> Iov<T> {
+    /// The vectors `pieces` gives; `empty` fills the unused stack slots.
+    fn new(mut pieces: impl Iterator<Item = T>, empty: impl Fn() -> T) -> Self {
+        let mut stack: [T; IOV_INLINE] = std::array::from_fn(|_| empty());
+        let mut n = 0;
+        while let Some(p) = pieces.next() {
+            if n == IOV_INLINE {
+                let mut v: Vec<T> = stack.into_iter().collect();
+                v.push(p);
+                v.extend(pieces);
+                return Iov::Heap(v);
+            }
+            stack[n] = p;
+            n += 1;
+        }
+        Iov::Stack(stack, n)
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            Iov::Stack(a, n) => &mut a[..*n],
+            Iov::Heap(v) => v,
+        }
+    }
+}
+
 fn is_dir(attr: &Attr) -> bool {
     attr.mode & S_IFMT == S_IFDIR
 }
@@ -944,13 +980,16 @@ impl<B: Backend> Server<B> {
         let mut reply = ReadReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let n = {
             let mut data = reply.data();
-            let mut iov: Vec<IoSliceMut<'_>> = data.pieces_mut().map(IoSliceMut::new).collect();
+            let mut iov = Iov::new(data.pieces_mut().map(IoSliceMut::new), || {
+                IoSliceMut::new(&mut [])
+            });
+            let iov = iov.as_mut_slice();
             self.offload(req, || {
                 let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
                 if iov.iter().all(|s| s.is_empty()) {
                     return Ok(0);
                 }
-                retry_eintr(req, || self.backend.read(&h.h, offset, &mut iov))
+                retry_eintr(req, || self.backend.read(&h.h, offset, iov))
             })?
         };
         reply.finish(n).map(Reply::Written).map_err(|_| EMSGSIZE)
@@ -1067,9 +1106,10 @@ impl<B: Backend> Server<B> {
             let mut done = 0;
             loop {
                 let rest = data.slice(done, total - done).ok_or(EIO)?;
-                let iov: Vec<IoSlice<'_>> = rest.pieces().map(IoSlice::new).collect();
+                let mut iov = Iov::new(rest.pieces().map(IoSlice::new), || IoSlice::new(&[]));
+                let iov = iov.as_mut_slice();
                 let at = offset + done as u64;
-                let n = match retry_eintr(req, || self.backend.write(&h.h, at, &iov)) {
+                let n = match retry_eintr(req, || self.backend.write(&h.h, at, iov)) {
                     Ok(n) => n,
                     // Cancelled: 9p.c drops the request, written or not.
                     Err(e) if e == EINTR && req.is_cancelled() => return Err(e),
