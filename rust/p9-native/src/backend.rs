@@ -546,9 +546,15 @@ impl Backend for NativeBackend {
         let d = w(self.tree.verified(&dir.rec))?;
         let token = w(HandleToken::take(self.tree.account()))?;
         let (node, fd, mut st) = w(create_file_stat(&d, name, flags, mode & 0o7777))?;
-        let chowned = w(self
-            .model
-            .finish_create_known(&d, name, &node, st.mode, cred.uid, cred.gid, mode))?;
+        let chowned = w(self.model.finish_create_known(
+            &d,
+            name,
+            &node,
+            (st.mode, st.uid, st.gid),
+            cred.uid,
+            cred.gid,
+            mode,
+        ))?;
         // What the owner and mode change did, without asking again (the
         // identity, type, size and times the qid is made of are the same).
         if chowned {

@@ -65,32 +65,44 @@ impl SecurityModel {
         mode: libc::mode_t,
     ) -> Result<()> {
         let st = fstat(node.as_fd())?;
-        self.finish_create_known(dir, name, node, st.st_mode, uid, gid, mode)
+        let cur = (st.st_mode, st.st_uid, st.st_gid);
+        self.finish_create_known(dir, name, node, cur, uid, gid, mode)
             .map(drop)
     }
 
-    /// [`Self::finish_create`] for a node whose `st_mode` the caller
-    /// already has; returns whether the owner was changed (the `none`
-    /// model carries on when it could not be).
+    /// [`Self::finish_create`] for a node whose `st_mode`, `st_uid` and
+    /// `st_gid` (`cur`) the caller already has; returns whether the owner
+    /// is `uid`/`gid` now (the `none` model carries on when it could not be
+    /// changed).
+    ///
+    /// A change that would change nothing is not made: no `chown` when the
+    /// entry already has that owner (the creator's own; it could not
+    /// fail), and then no `chmod` when it already has that mode (only a
+    /// `chown` could have cleared set-id bits since).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish_create_known(
         self,
         dir: &Node,
         name: &[u8],
         node: &Node,
-        st_mode: libc::mode_t,
+        cur: (libc::mode_t, u32, u32),
         uid: u32,
         gid: u32,
         mode: libc::mode_t,
     ) -> Result<bool> {
+        let (st_mode, cur_uid, cur_gid) = cur;
         let ft = file_type(st_mode);
+        // u32::MAX (-1): leave as it is.
+        let owned = (uid == u32::MAX || uid == cur_uid) && (gid == u32::MAX || gid == cur_gid);
         let set = || -> Result<bool> {
-            let chowned = match chown(node, Some(uid), Some(gid)) {
-                Ok(()) => true,
-                Err(e) if self == SecurityModel::Passthrough => return Err(e),
-                Err(_) => false,
-            };
-            if ft != libc::S_IFLNK {
+            let chowned = owned
+                || match chown(node, Some(uid), Some(gid)) {
+                    Ok(()) => true,
+                    Err(e) if self == SecurityModel::Passthrough => return Err(e),
+                    Err(_) => false,
+                };
+            let same_mode = owned && st_mode & 0o7777 == mode & 0o7777;
+            if ft != libc::S_IFLNK && !same_mode {
                 chmod_known(node.as_fd(), st_mode, mode & 0o7777)?;
             }
             Ok(chowned)
