@@ -309,7 +309,10 @@ impl<B: Backend> Server<B> {
                 let mut st = dotu::getattr_of(&attr, qid, gen);
                 // 9p.c reports the I/O size a client should use here.
                 st.blksize = dotu::dotl_blksize(session.msize, attr.blksize);
-                m(Rmessage::Getattr(st))
+                // Encoded here: the reply is large, and moving it out
+                // through the callers costs more than the encoding.
+                self.encode_reply(tag, session, &Rmessage::Getattr(st), out)
+                    .map(Reply::Written)
             }
             Tmessage::Setattr { fid, attr } => {
                 self.check_writable()?;

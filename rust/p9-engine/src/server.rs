@@ -875,25 +875,19 @@ impl<B: Backend> Server<B> {
                 err: None,
             }),
             Ok((Reply::Msg(msg), _)) => {
-                let size = msg.byte_size();
-                if size > session.msize.max(self.msize()) as usize {
-                    Err(EMSGSIZE)
-                } else {
-                    // Tversion answers some failures with an error reply
-                    // of its own.
-                    let err = match &msg {
-                        Rmessage::Lerror { ecode } => Some(*ecode),
-                        Rmessage::Error { errno, .. } => Some(*errno),
-                        _ => None,
-                    };
-                    msg.encode(tag, reply.get(size))
-                        .map(|len| Sent {
-                            len,
-                            typ: msg.msg_type(),
-                            err,
-                        })
-                        .map_err(|_| EMSGSIZE)
-                }
+                // Tversion answers some failures with an error reply of
+                // its own.
+                let err = match &msg {
+                    Rmessage::Lerror { ecode } => Some(*ecode),
+                    Rmessage::Error { errno, .. } => Some(*errno),
+                    _ => None,
+                };
+                self.encode_reply(tag, session, &msg, reply)
+                    .map(|len| Sent {
+                        len,
+                        typ: msg.msg_type(),
+                        err,
+                    })
             }
             Err(e) => Err(e),
         };
@@ -905,6 +899,24 @@ impl<B: Backend> Server<B> {
             }
             Err(e) => self.error_reply(tag, e, reply),
         }
+    }
+
+    /// Encode `msg` (no error reply) into the reply buffers; its length.
+    /// Handlers of frequent requests call it with the message they built
+    /// on their stack and return [`Reply::Written`], instead of moving the
+    /// message out through their callers.
+    pub(crate) fn encode_reply(
+        &self,
+        tag: u16,
+        session: Session,
+        msg: &Rmessage<'_>,
+        reply: &mut dyn ReplyBuffers<'_>,
+    ) -> Result<usize, Errno> {
+        let size = msg.byte_size();
+        if size > session.msize.max(self.msize()) as usize {
+            return Err(EMSGSIZE);
+        }
+        msg.encode(tag, reply.get(size)).map_err(|_| EMSGSIZE)
     }
 
     /// Tflush: wait until the request it named when it arrived (already
