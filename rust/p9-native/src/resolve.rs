@@ -276,24 +276,33 @@ fn open_chunks_openat2(
 ) -> Result<OwnedFd> {
     let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
     let mut cur: Option<OwnedFd> = None;
-    let mut path: Vec<u8> = Vec::new();
+    // The path of one call, NUL-terminated, on the stack.
+    let mut path = [0u8; PATH_MAX];
     let mut i = 0;
     while i < comps.len() {
-        path.clear();
+        let mut len = 0;
         while i < comps.len() {
             let c = comps[i].as_ref();
-            let sep = usize::from(!path.is_empty());
-            if !path.is_empty() && path.len() + sep + c.len() >= PATH_MAX {
+            let sep = usize::from(len != 0);
+            if len + sep + c.len() >= PATH_MAX {
+                if len == 0 {
+                    // One name longer than any path (not a name a file
+                    // system has): what the kernel would say.
+                    return Err(Errno(libc::ENAMETOOLONG));
+                }
                 break;
             }
             if sep == 1 {
-                path.push(b'/');
+                path[len] = b'/';
             }
-            path.extend_from_slice(c);
+            path[len + sep..len + sep + c.len()].copy_from_slice(c);
+            len += sep + c.len();
             i += 1;
         }
+        path[len] = 0;
         let last = i == comps.len();
-        let c = CString::new(path.as_slice()).map_err(|_| Errno(libc::EINVAL))?;
+        // A NUL inside (not in a checked name) is EINVAL, as CString said.
+        let c = CStr::from_bytes_with_nul(&path[..=len]).map_err(|_| Errno(libc::EINVAL))?;
         let dir = cur.as_ref().map_or(root, AsFd::as_fd);
         let f = if last {
             flags
@@ -302,7 +311,7 @@ fn open_chunks_openat2(
         };
         let mut tries = 0;
         let fd = loop {
-            match raw_openat2(dir.as_raw_fd(), &c, f, resolve) {
+            match raw_openat2(dir.as_raw_fd(), c, f, resolve) {
                 Err(Errno(libc::EAGAIN)) if tries < EAGAIN_RETRIES => tries += 1,
                 other => break other?,
             }
