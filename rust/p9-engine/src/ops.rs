@@ -10,7 +10,7 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
 
-use p9_wire::consts::{getattr, lock_status, lock_type, AT_REMOVEDIR, XATTR_SIZE_MAX};
+use p9_wire::consts::{getattr, lock_status, lock_type, AT_REMOVEDIR, P9_MAXWELEM, XATTR_SIZE_MAX};
 use p9_wire::errno::{
     Errno, E2BIG, EBADF, EINTR, EINVAL, EIO, EMSGSIZE, ENOENT, ENOTDIR, EOPNOTSUPP, ERANGE, EROFS,
 };
@@ -139,7 +139,7 @@ impl<B: Backend> Server<B> {
                 fid,
                 newfid,
                 wnames,
-            } => self.walk(req, fid, newfid, &wnames),
+            } => self.walk(req, tag, session, fid, newfid, &wnames, out),
             Tmessage::Lopen { fid, flags } => {
                 self.open(req, session, fid, dotu::dotl_open_flags(flags), true)
             }
@@ -541,38 +541,52 @@ impl<B: Backend> Server<B> {
         Ok(Reply::Msg(Rmessage::Attach { qid }))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         req: &Request,
+        tag: u16,
+        session: Session,
         fid: u32,
         newfid: u32,
         wnames: &[P9String],
+        out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         let f = self.fids.get(fid)?;
         if newfid != fid && self.fids.contains(newfid) {
             return Err(EINVAL);
         }
         let node = f.node();
-        let names: Vec<&[u8]> = wnames.iter().map(P9String::as_bytes).collect();
+        // The names and the qids on the stack (a Twalk has at most
+        // P9_MAXWELEM names; the decoder refuses more).
+        let mut name_buf: [&[u8]; P9_MAXWELEM] = [&[]; P9_MAXWELEM];
+        let names = name_buf.get_mut(..wnames.len()).ok_or(EINVAL)?;
+        for (slot, w) in names.iter_mut().zip(wnames) {
+            *slot = w.as_bytes();
+        }
+        let names = &*names;
         let steps = self.offload(req, || {
             if names.is_empty() {
                 let attr = self.backend.getattr(&node)?;
                 Ok(vec![(self.backend.clone_node(&node)?, attr)])
             } else {
-                self.with_fd_retry(|| self.backend.walk(&node, &names))
+                self.with_fd_retry(|| self.backend.walk(&node, names))
             }
         })?;
-        let mut qids = Vec::with_capacity(names.len());
+        let mut qid_buf = [Qid::default(); P9_MAXWELEM];
+        let mut nq = 0;
         let mut last = None;
         for (n, attr) in steps {
             match self.qid(&attr) {
                 Ok(q) => {
                     if !names.is_empty() {
-                        qids.push(q);
+                        // A backend gives at most one step per name.
+                        *qid_buf.get_mut(nq).ok_or(EIO)? = q;
+                        nq += 1;
                     }
                     last = Some(n);
                 }
-                Err(e) if qids.is_empty() && !names.is_empty() => return Err(e),
+                Err(e) if nq == 0 && !names.is_empty() => return Err(e),
                 Err(e) if names.is_empty() => return Err(e),
                 Err(_) => {
                     last = None;
@@ -580,9 +594,16 @@ impl<B: Backend> Server<B> {
                 }
             }
         }
+        let qids = &qid_buf[..nq];
+        let rwalk = |out: &mut dyn ReplyBuffers<'_>| {
+            self.encode_sized(session, p9_wire::rwalk_size(qids), out, |o| {
+                p9_wire::encode_rwalk(tag, qids, o)
+            })
+            .map(Reply::Written)
+        };
         if qids.len() < names.len() {
             // Partial walk: the qids reached, and newfid is not created.
-            return Ok(Reply::Msg(Rmessage::Walk { wqids: qids }));
+            return rwalk(out);
         }
         let Some(last) = last else {
             return Err(ENOENT);
@@ -596,7 +617,7 @@ impl<B: Backend> Server<B> {
         } else {
             self.insert_fid(newfid, false, || Fid::new(f.uid, last, FidState::None))?;
         }
-        Ok(Reply::Msg(Rmessage::Walk { wqids: qids }))
+        rwalk(out)
     }
 
     /// Tlopen / Topen.

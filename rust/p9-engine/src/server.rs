@@ -912,11 +912,22 @@ impl<B: Backend> Server<B> {
         msg: &Rmessage<'_>,
         reply: &mut dyn ReplyBuffers<'_>,
     ) -> Result<usize, Errno> {
-        let size = msg.byte_size();
+        self.encode_sized(session, msg.byte_size(), reply, |out| msg.encode(tag, out))
+    }
+
+    /// Encode a reply of `size` bytes with `encode` into the reply
+    /// buffers, with [`Server::encode_reply`]'s checks; its length.
+    pub(crate) fn encode_sized(
+        &self,
+        session: Session,
+        size: usize,
+        reply: &mut dyn ReplyBuffers<'_>,
+        encode: impl FnOnce(&mut [&mut [u8]]) -> Result<usize, p9_wire::EncodeError>,
+    ) -> Result<usize, Errno> {
         if size > session.msize.max(self.msize()) as usize {
             return Err(EMSGSIZE);
         }
-        msg.encode(tag, reply.get(size)).map_err(|_| EMSGSIZE)
+        encode(reply.get(size)).map_err(|_| EMSGSIZE)
     }
 
     /// Tflush: wait until the request it named when it arrived (already

@@ -1485,6 +1485,38 @@ impl<'a> Rmessage<'a> {
     }
 }
 
+/// An Rwalk whose qids are borrowed (a server's are on its stack).
+struct RwalkRef<'q>(&'q [Qid]);
+
+impl Body for RwalkRef<'_> {
+    fn typ(&self) -> u8 {
+        mt::RWALK
+    }
+
+    fn body<S: Sink + ?Sized>(&self, s: &mut S) -> Result<(), EncodeError> {
+        let n = u16::try_from(self.0.len()).map_err(|_| EncodeError::TooManyElements {
+            count: self.0.len(),
+        })?;
+        s.u16(n)?;
+        for q in self.0 {
+            q.encode(s)?;
+        }
+        Ok(())
+    }
+}
+
+/// The encoded length of the Rwalk of `wqids`, header included (as
+/// [`Rmessage::byte_size`] of `Rmessage::Walk`).
+pub fn rwalk_size(wqids: &[Qid]) -> usize {
+    size_of(&RwalkRef(wqids))
+}
+
+/// Encode the Rwalk of `wqids` (the same bytes as `Rmessage::Walk`
+/// with those qids, without a vector); returns the message length.
+pub fn encode_rwalk(tag: u16, wqids: &[Qid], out: &mut [&mut [u8]]) -> Result<usize, EncodeError> {
+    encode_msg(&RwalkRef(wqids), tag, out)
+}
+
 /// Encode the error reply for `errno` in `proto` (see [`Rmessage::error`]);
 /// returns the message length.
 pub fn encode_error(
