@@ -484,7 +484,7 @@ impl Tree {
 
     /// [`open_path_beneath`] from the root; on `EMFILE`/`ENFILE` gives
     /// idle node descriptors back and tries once more.
-    fn open_beneath_root(&self, comps: &[Arc<[u8]>]) -> Result<Node> {
+    fn open_beneath_root(&self, comps: &[impl AsRef<[u8]>]) -> Result<Node> {
         let open = || open_path_beneath(self.root_held.as_fd(), comps, self.fallback);
         let fd = match open() {
             Err(Errno(libc::EMFILE | libc::ENFILE)) if budget::shed() => open(),
@@ -511,9 +511,15 @@ impl Tree {
             return Err(Errno(libc::ENOTDIR));
         }
         let _dir = self.node(dir)?;
-        let mut comps = dir.components()?;
-        comps.push(name.into());
-        let node = match self.open_beneath_root(&comps) {
+        let found = if dir.root {
+            // In the root: the name is the whole path (no list to build).
+            self.open_beneath_root(&[name])
+        } else {
+            let mut comps = dir.components()?;
+            comps.push(name.into());
+            self.open_beneath_root(&comps)
+        };
+        let node = match found {
             // Only the way to `dir` can hold a symbolic link (the name
             // itself is opened as the link).
             Err(Errno(libc::ELOOP)) => return Err(Errno(libc::ENOENT)),
