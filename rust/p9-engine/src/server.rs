@@ -680,8 +680,7 @@ impl<B: Backend> Server<B> {
     /// longer than the message (a virtio descriptor chain longer than what
     /// it carries): the size in the header is the message's.
     pub fn receive(&self, req: SgView<'_>) -> Ticket {
-        let req = message_view(req);
-        let header = Header::peek(req);
+        let (req, header) = message_view(req);
         let tag = header.map(|h| h.tag);
         // A Tflush names its target now, in arrival order: a request
         // arriving later with that tag is not the one it flushes (so two
@@ -756,7 +755,7 @@ impl<B: Backend> Server<B> {
         reply: &mut R,
     ) -> Handled<'_, B> {
         let Ticket { tag, req: state } = ticket;
-        let req = message_view(req);
+        let (req, _) = message_view(req);
         let reply: &mut dyn ReplyBuffers<'b> = &mut DynBuffers(reply);
         let sent = match tag {
             // Flushed (or dropped by the host) before it started: it never
@@ -812,7 +811,11 @@ impl<B: Backend> Server<B> {
                 // Unshared (no Tflush names it, nothing else holds it):
                 // reset for reuse.
                 if let Some(r) = Arc::get_mut(&mut state) {
-                    *r = Request::new(false, None);
+                    // `done` was never touched (nothing watched it).
+                    r.cancelled = AtomicBool::new(false);
+                    r.dropped = AtomicBool::new(false);
+                    r.is_flush = false;
+                    r.target = None;
                     active.free.push(state);
                     return None;
                 }
@@ -944,14 +947,16 @@ impl<B: Backend> Server<B> {
 /// The message in `req`: its first `size` bytes (from the header) when
 /// the buffers are longer; else all of it (buffers shorter than `size`,
 /// or a `size` too small for the header itself, fail to decode and get an
-/// error reply for the tag).
-fn message_view(req: SgView<'_>) -> SgView<'_> {
-    match Header::peek(req) {
+/// error reply for the tag).  With its header, if it has one.
+fn message_view(req: SgView<'_>) -> (SgView<'_>, Option<Header>) {
+    let header = Header::peek(req);
+    let view = match header {
         Some(h) if (h.size as usize) < req.len() && h.size as usize >= HEADER_SIZE => {
             req.slice(0, h.size as usize).unwrap_or(req)
         }
         _ => req,
-    }
+    };
+    (view, header)
 }
 
 /// 9p.c's reclaim thresholds from `RLIMIT_NOFILE` (`open_fd_hw`,
