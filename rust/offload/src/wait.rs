@@ -9,6 +9,7 @@
 //! modes.  No lock is held while a task is suspended or parked.
 
 use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread::Thread;
 
@@ -149,16 +150,27 @@ impl<T> WaitCell<T> {
 }
 
 struct RwState {
-    readers: usize,
     writer: bool,
     writers_waiting: usize,
 }
+
+/// In [`RwLock::fast`]: a writer holds the lock or waits for it.
+const WRITER: usize = 1 << (usize::BITS - 1);
 
 /// A readers-writer lock whose waiters suspend their coroutine (or park
 /// their thread) instead of blocking the home thread.  Writers have
 /// priority over new readers, so a rename is not starved by a stream of
 /// lookups.
+///
+/// Readers count themselves in one atomic word; while no writer holds or
+/// wants the lock, taking and releasing a read lock is one atomic each and
+/// touches no mutex.  A writer sets [`WRITER`] in that word (under the
+/// cell's lock), which sends new readers to the slow path, and waits in
+/// the cell for the count to drain; the reader that brings it to zero
+/// wakes it.
 pub struct RwLock {
+    /// Readers holding the lock, plus [`WRITER`].
+    fast: AtomicUsize,
     state: WaitCell<RwState>,
 }
 
@@ -177,8 +189,8 @@ impl RwLock {
     /// An unlocked lock.
     pub const fn new() -> Self {
         RwLock {
+            fast: AtomicUsize::new(0),
             state: WaitCell::new(RwState {
-                readers: 0,
                 writer: false,
                 writers_waiting: 0,
             }),
@@ -187,16 +199,37 @@ impl RwLock {
 
     /// Take shared access, waiting while a writer holds or wants the lock.
     pub fn read(&self) -> ReadGuard<'_> {
-        self.state
-            .wait_for(|s| (!s.writer && s.writers_waiting == 0).then(|| s.readers += 1));
+        let mut cur = self.fast.load(Ordering::Relaxed);
+        while cur & WRITER == 0 {
+            match self.fast.compare_exchange_weak(
+                cur,
+                cur + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return ReadGuard(self),
+                Err(now) => cur = now,
+            }
+        }
+        // A writer holds or wants the lock.  `WRITER` is cleared only
+        // under the cell's lock, when no writer holds or waits; counting
+        // ourselves there keeps a writer that comes next waiting for us.
+        self.state.wait_for(|s| {
+            (!s.writer && s.writers_waiting == 0).then(|| {
+                self.fast.fetch_add(1, Ordering::Acquire);
+            })
+        });
         ReadGuard(self)
     }
 
     /// Take exclusive access, waiting for readers and writers to leave.
     pub fn write(&self) -> WriteGuard<'_> {
-        self.state.update(|s| s.writers_waiting += 1);
+        self.state.update(|s| {
+            s.writers_waiting += 1;
+            self.fast.fetch_or(WRITER, Ordering::AcqRel);
+        });
         self.state.wait_for(|s| {
-            (!s.writer && s.readers == 0).then(|| {
+            (!s.writer && self.fast.load(Ordering::Acquire) & !WRITER == 0).then(|| {
                 s.writers_waiting -= 1;
                 s.writer = true;
             })
@@ -207,13 +240,25 @@ impl RwLock {
 
 impl Drop for ReadGuard<'_> {
     fn drop(&mut self) {
-        self.0.state.update(|s| s.readers -= 1);
+        let before = self.0.fast.fetch_sub(1, Ordering::Release);
+        if before == WRITER + 1 {
+            // The last reader, and a writer waits: wake it (through the
+            // cell's lock, so the wake-up cannot fall between its check
+            // and its sleep).
+            self.0.state.update(|_| ());
+        }
     }
 }
 
 impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
-        self.0.state.update(|s| s.writer = false);
+        let fast = &self.0.fast;
+        self.0.state.update(|s| {
+            s.writer = false;
+            if s.writers_waiting == 0 {
+                fast.fetch_and(!WRITER, Ordering::Release);
+            }
+        });
     }
 }
 

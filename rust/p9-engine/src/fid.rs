@@ -14,17 +14,18 @@
 //! 9p.c the table is bounded, so a guest cannot grow it without limit:
 //! beyond the bound, new fids get `ENFILE`.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use p9_wire::errno::{Errno, EINVAL, ENFILE, ENOENT};
+
+use crate::hash::FastMap;
 
 /// Default bound on live fids per server.
 pub const FIDS_MAX: usize = 1 << 20;
 
 /// Fid number → fid.
 pub struct FidTable<T> {
-    fids: Mutex<HashMap<u32, Arc<T>>>,
+    fids: Mutex<FastMap<u32, Arc<T>>>,
     max: usize,
 }
 
@@ -32,12 +33,12 @@ impl<T> FidTable<T> {
     /// An empty table holding at most `max` fids.
     pub fn new(max: usize) -> Self {
         FidTable {
-            fids: Mutex::new(HashMap::new()),
+            fids: Mutex::new(FastMap::default()),
             max,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<u32, Arc<T>>> {
+    fn lock(&self) -> MutexGuard<'_, FastMap<u32, Arc<T>>> {
         // Every critical section leaves the map consistent.
         self.fids.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod dotu;
 pub mod fid;
+pub mod hash;
 pub mod host;
 mod ops;
 pub mod qid;

@@ -10,7 +10,7 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::sync::Arc;
 
-use p9_wire::consts::{getattr, lock_status, lock_type, AT_REMOVEDIR, XATTR_SIZE_MAX};
+use p9_wire::consts::{getattr, lock_status, lock_type, AT_REMOVEDIR, P9_MAXWELEM, XATTR_SIZE_MAX};
 use p9_wire::errno::{
     Errno, E2BIG, EBADF, EINTR, EINVAL, EIO, EMSGSIZE, ENOENT, ENOTDIR, EOPNOTSUPP, ERANGE, EROFS,
 };
@@ -36,6 +36,9 @@ type HandleOf<B> = Arc<Handle<<B as Backend>::Handle>>;
 
 /// The reply of one request: encoded by the caller, or already written
 /// into the reply buffers (bulk replies).
+// One per request, on the stack: boxing the message would cost an
+// allocation per request.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Reply {
     Msg(Rmessage<'static>),
     Written(usize),
@@ -50,6 +53,42 @@ const S_IFLNK: u32 = 0o120000;
 /// can have: the 11-byte header and the data, within msize.
 fn bulk_size(session: Session, count: u32) -> usize {
     p9_wire::consts::RREAD_HEADER_SIZE + count.min(p9_wire::max_read_count(session.msize)) as usize
+}
+
+/// I/O vectors kept on the stack up to this many pieces.
+const IOV_INLINE: usize = 8;
+
+/// The I/O vectors of a request's data: on the stack for the usual few
+/// pieces (no allocation), on the heap beyond.
+enum Iov<T> {
+    Stack([T; IOV_INLINE], usize),
+    Heap(Vec<T>),
+}
+
+impl<T> Iov<T> {
+    /// The vectors `pieces` gives; `empty` fills the unused stack slots.
+    fn new(mut pieces: impl Iterator<Item = T>, empty: impl Fn() -> T) -> Self {
+        let mut stack: [T; IOV_INLINE] = std::array::from_fn(|_| empty());
+        let mut n = 0;
+        while let Some(p) = pieces.next() {
+            if n == IOV_INLINE {
+                let mut v: Vec<T> = stack.into_iter().collect();
+                v.push(p);
+                v.extend(pieces);
+                return Iov::Heap(v);
+            }
+            stack[n] = p;
+            n += 1;
+        }
+        Iov::Stack(stack, n)
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            Iov::Stack(a, n) => &mut a[..*n],
+            Iov::Heap(v) => v,
+        }
+    }
 }
 
 fn is_dir(attr: &Attr) -> bool {
@@ -100,7 +139,7 @@ impl<B: Backend> Server<B> {
                 fid,
                 newfid,
                 wnames,
-            } => self.walk(req, fid, newfid, &wnames),
+            } => self.walk(req, tag, session, fid, newfid, &wnames, out),
             Tmessage::Lopen { fid, flags } => {
                 self.open(req, session, fid, dotu::dotl_open_flags(flags), true)
             }
@@ -270,7 +309,10 @@ impl<B: Backend> Server<B> {
                 let mut st = dotu::getattr_of(&attr, qid, gen);
                 // 9p.c reports the I/O size a client should use here.
                 st.blksize = dotu::dotl_blksize(session.msize, attr.blksize);
-                m(Rmessage::Getattr(st))
+                // Encoded here: the reply is large, and moving it out
+                // through the callers costs more than the encoding.
+                self.encode_reply(tag, session, &Rmessage::Getattr(st), out)
+                    .map(Reply::Written)
             }
             Tmessage::Setattr { fid, attr } => {
                 self.check_writable()?;
@@ -499,38 +541,52 @@ impl<B: Backend> Server<B> {
         Ok(Reply::Msg(Rmessage::Attach { qid }))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn walk(
         &self,
         req: &Request,
+        tag: u16,
+        session: Session,
         fid: u32,
         newfid: u32,
         wnames: &[P9String],
+        out: &mut dyn ReplyBuffers<'_>,
     ) -> Result<Reply, Errno> {
         let f = self.fids.get(fid)?;
         if newfid != fid && self.fids.contains(newfid) {
             return Err(EINVAL);
         }
         let node = f.node();
-        let names: Vec<&[u8]> = wnames.iter().map(P9String::as_bytes).collect();
+        // The names and the qids on the stack (a Twalk has at most
+        // P9_MAXWELEM names; the decoder refuses more).
+        let mut name_buf: [&[u8]; P9_MAXWELEM] = [&[]; P9_MAXWELEM];
+        let names = name_buf.get_mut(..wnames.len()).ok_or(EINVAL)?;
+        for (slot, w) in names.iter_mut().zip(wnames) {
+            *slot = w.as_bytes();
+        }
+        let names = &*names;
         let steps = self.offload(req, || {
             if names.is_empty() {
                 let attr = self.backend.getattr(&node)?;
                 Ok(vec![(self.backend.clone_node(&node)?, attr)])
             } else {
-                self.with_fd_retry(|| self.backend.walk(&node, &names))
+                self.with_fd_retry(|| self.backend.walk(&node, names))
             }
         })?;
-        let mut qids = Vec::with_capacity(names.len());
+        let mut qid_buf = [Qid::default(); P9_MAXWELEM];
+        let mut nq = 0;
         let mut last = None;
         for (n, attr) in steps {
             match self.qid(&attr) {
                 Ok(q) => {
                     if !names.is_empty() {
-                        qids.push(q);
+                        // A backend gives at most one step per name.
+                        *qid_buf.get_mut(nq).ok_or(EIO)? = q;
+                        nq += 1;
                     }
                     last = Some(n);
                 }
-                Err(e) if qids.is_empty() && !names.is_empty() => return Err(e),
+                Err(e) if nq == 0 && !names.is_empty() => return Err(e),
                 Err(e) if names.is_empty() => return Err(e),
                 Err(_) => {
                     last = None;
@@ -538,9 +594,16 @@ impl<B: Backend> Server<B> {
                 }
             }
         }
+        let qids = &qid_buf[..nq];
+        let rwalk = |out: &mut dyn ReplyBuffers<'_>| {
+            self.encode_sized(session, p9_wire::rwalk_size(qids), out, |o| {
+                p9_wire::encode_rwalk(tag, qids, o)
+            })
+            .map(Reply::Written)
+        };
         if qids.len() < names.len() {
             // Partial walk: the qids reached, and newfid is not created.
-            return Ok(Reply::Msg(Rmessage::Walk { wqids: qids }));
+            return rwalk(out);
         }
         let Some(last) = last else {
             return Err(ENOENT);
@@ -554,7 +617,7 @@ impl<B: Backend> Server<B> {
         } else {
             self.insert_fid(newfid, false, || Fid::new(f.uid, last, FidState::None))?;
         }
-        Ok(Reply::Msg(Rmessage::Walk { wqids: qids }))
+        rwalk(out)
     }
 
     /// Tlopen / Topen.
@@ -941,13 +1004,16 @@ impl<B: Backend> Server<B> {
         let mut reply = ReadReply::new(out, tag, session.msize, count).map_err(|_| EMSGSIZE)?;
         let n = {
             let mut data = reply.data();
-            let mut iov: Vec<IoSliceMut<'_>> = data.pieces_mut().map(IoSliceMut::new).collect();
+            let mut iov = Iov::new(data.pieces_mut().map(IoSliceMut::new), || {
+                IoSliceMut::new(&mut [])
+            });
+            let iov = iov.as_mut_slice();
             self.offload(req, || {
                 let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
                 if iov.iter().all(|s| s.is_empty()) {
                     return Ok(0);
                 }
-                retry_eintr(req, || self.backend.read(&h.h, offset, &mut iov))
+                retry_eintr(req, || self.backend.read(&h.h, offset, iov))
             })?
         };
         reply.finish(n).map(Reply::Written).map_err(|_| EMSGSIZE)
@@ -1064,9 +1130,10 @@ impl<B: Backend> Server<B> {
             let mut done = 0;
             loop {
                 let rest = data.slice(done, total - done).ok_or(EIO)?;
-                let iov: Vec<IoSlice<'_>> = rest.pieces().map(IoSlice::new).collect();
+                let mut iov = Iov::new(rest.pieces().map(IoSlice::new), || IoSlice::new(&[]));
+                let iov = iov.as_mut_slice();
                 let at = offset + done as u64;
-                let n = match retry_eintr(req, || self.backend.write(&h.h, at, &iov)) {
+                let n = match retry_eintr(req, || self.backend.write(&h.h, at, iov)) {
                     Ok(n) => n,
                     // Cancelled: 9p.c drops the request, written or not.
                     Err(e) if e == EINTR && req.is_cancelled() => return Err(e),

@@ -15,13 +15,14 @@
 //!   set from a bounded full map.  When the full map is full the lookup
 //!   fails with `ENFILE`, like 9p.c when it runs out of prefixes.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use p9_wire::consts::qid_type;
 use p9_wire::errno::{Errno, ENFILE, ENODEV};
 use p9_wire::types::Qid;
+
+use crate::hash::FastMap;
 
 /// How files on other devices than the export root are handled
 /// (`-virtfs multidevs=`).
@@ -65,8 +66,8 @@ const FULL_MAP_BIT: u64 = 1 << 63;
 
 #[derive(Default)]
 struct Remap {
-    devices: HashMap<u64, u64>,
-    full: HashMap<(u64, u64), u64>,
+    devices: FastMap<u64, u64>,
+    full: FastMap<(u64, u64), u64>,
 }
 
 /// Maps host file identities to qids for one export.

@@ -16,7 +16,6 @@
 //! [`Server::process`] does both for a host that handles one request at a
 //! time.
 
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -28,6 +27,7 @@ use p9_wire::{Header, Proto, Rmessage, SgView, Tmessage};
 
 use crate::backend::Backend;
 use crate::fid::{FidTable, FIDS_MAX};
+use crate::hash::FastMap;
 use crate::ops::{FidOf, Reply};
 use crate::qid::{MultiDevs, QidMap};
 use crate::state::Shared;
@@ -262,13 +262,18 @@ impl<T: SessionHook + ?Sized> SessionHook for Arc<T> {
 }
 
 /// The requests received and not yet finished.
-#[derive(Default)]
 struct Active {
     /// By tag: what a Tflush looks for.
-    tags: HashMap<u16, Arc<Request>>,
+    tags: FastMap<u16, Arc<Request>>,
     /// Every one, tagged or not: what [`Server::reset`] waits for.
     count: usize,
+    /// Records of finished requests, reused by the next ones (a request
+    /// costs no allocation in steady state).  At most [`FREE_RECORDS`].
+    free: Vec<Arc<Request>>,
 }
+
+/// Request records kept for reuse.
+const FREE_RECORDS: usize = 64;
 
 /// A handled request, its reply in the host's buffers.  Dropping it
 /// finishes the request: drop it once the reply is sent (or queued in
@@ -277,7 +282,8 @@ struct Active {
 pub struct Handled<'s, B: Backend> {
     server: &'s Server<B>,
     tag: Option<u16>,
-    state: Arc<Request>,
+    /// `None` only once dropped.
+    state: Option<Arc<Request>>,
     sent: Option<Sent>,
 }
 
@@ -315,7 +321,9 @@ impl<B: Backend> Handled<'_, B> {
 
 impl<B: Backend> Drop for Handled<'_, B> {
     fn drop(&mut self) {
-        self.server.finish(self.tag, &self.state);
+        if let Some(state) = self.state.take() {
+            self.server.finish(self.tag, state);
+        }
     }
 }
 
@@ -323,7 +331,6 @@ impl<B: Backend> Drop for Handled<'_, B> {
 type Then = Box<dyn FnOnce() + Send>;
 
 /// Whether a request has finished, and what waits for it.
-#[derive(Default)]
 struct Done {
     /// Set once its reply is pushed (or it was cancelled).
     done: bool,
@@ -345,10 +352,29 @@ pub(crate) struct Request {
     /// request that arrived earlier can be one, so the requests Tflushes
     /// wait for form no cycle.
     target: Option<Arc<Request>>,
+    /// Named by a Tflush (set under the active lock, while the request's
+    /// tag is registered): only then is `done` kept, since only then
+    /// does anyone wait for it.
+    watched: AtomicBool,
+    /// Kept only when `watched`.
     done: WaitCell<Done>,
 }
 
 impl Request {
+    fn new(is_flush: bool, target: Option<Arc<Request>>) -> Request {
+        Request {
+            cancelled: AtomicBool::new(false),
+            dropped: AtomicBool::new(false),
+            is_flush,
+            target,
+            watched: AtomicBool::new(false),
+            done: WaitCell::new(Done {
+                done: false,
+                then: Vec::new(),
+            }),
+        }
+    }
+
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
@@ -427,8 +453,9 @@ impl<B: Backend> Server<B> {
             proto: AtomicU8::new(PROTO_NONE),
             msize: AtomicU32::new(config.msize_max),
             active: WaitCell::new(Active {
-                tags: HashMap::new(),
+                tags: FastMap::default(),
                 count: 0,
+                free: Vec::with_capacity(FREE_RECORDS),
             }),
             counters: Counters::default(),
             fids: FidTable::new(config.fids_max),
@@ -653,8 +680,7 @@ impl<B: Backend> Server<B> {
     /// longer than the message (a virtio descriptor chain longer than what
     /// it carries): the size in the header is the message's.
     pub fn receive(&self, req: SgView<'_>) -> Ticket {
-        let req = message_view(req);
-        let header = Header::peek(req);
+        let (req, header) = message_view(req);
         let tag = header.map(|h| h.tag);
         // A Tflush names its target now, in arrival order: a request
         // arriving later with that tag is not the one it flushes (so two
@@ -677,14 +703,21 @@ impl<B: Backend> Server<B> {
             let target = oldtag.and_then(|old| active.tags.get(&old).cloned());
             if let Some(target) = &target {
                 target.cancelled.store(true, Ordering::Relaxed);
+                target.watched.store(true, Ordering::Relaxed);
             }
-            let state = Arc::new(Request {
-                cancelled: AtomicBool::new(false),
-                dropped: AtomicBool::new(false),
-                is_flush,
-                target,
-                done: WaitCell::new(Done::default()),
-            });
+            // A finished request's record if there is one (records in the
+            // free list are unshared and reset).
+            let state = match active.free.pop() {
+                Some(mut r) => match Arc::get_mut(&mut r) {
+                    Some(fresh) => {
+                        fresh.is_flush = is_flush;
+                        fresh.target = target;
+                        r
+                    }
+                    None => Arc::new(Request::new(is_flush, target)),
+                },
+                None => Arc::new(Request::new(is_flush, target)),
+            };
             // A tag reused while in flight: the newer request is the one a
             // Tflush names from now on.
             if let Some(h) = header {
@@ -722,7 +755,7 @@ impl<B: Backend> Server<B> {
         reply: &mut R,
     ) -> Handled<'_, B> {
         let Ticket { tag, req: state } = ticket;
-        let req = message_view(req);
+        let (req, _) = message_view(req);
         let reply: &mut dyn ReplyBuffers<'b> = &mut DynBuffers(reply);
         let sent = match tag {
             // Flushed (or dropped by the host) before it started: it never
@@ -744,7 +777,7 @@ impl<B: Backend> Server<B> {
         Handled {
             server: self,
             tag,
-            state,
+            state: Some(state),
             sent,
         }
     }
@@ -757,19 +790,44 @@ impl<B: Backend> Server<B> {
         self.handle(ticket, view, &mut [reply][..]).reply_len()
     }
 
-    fn finish(&self, tag: Option<u16>, state: &Arc<Request>) {
+    fn finish(&self, tag: Option<u16>, mut state: Arc<Request>) {
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let then = state.done.update(|d| {
-            d.done = true;
-            std::mem::take(&mut d.then)
-        });
-        self.active.update(|active| {
+        // Unregistered under the active lock, where a Tflush sets
+        // `watched`: once the tag is gone no Tflush can name the request,
+        // so an unwatched one has no one to tell.
+        let watched = self.active.update(|active| {
             active.count -= 1;
             if let Some(tag) = tag {
-                if active.tags.get(&tag).is_some_and(|r| Arc::ptr_eq(r, state)) {
+                if active
+                    .tags
+                    .get(&tag)
+                    .is_some_and(|r| Arc::ptr_eq(r, &state))
+                {
                     active.tags.remove(&tag);
                 }
             }
+            let watched = state.watched.load(Ordering::Relaxed);
+            if !watched && active.free.len() < FREE_RECORDS {
+                // Unshared (no Tflush names it, nothing else holds it):
+                // reset for reuse.
+                if let Some(r) = Arc::get_mut(&mut state) {
+                    // `done` was never touched (nothing watched it).
+                    r.cancelled = AtomicBool::new(false);
+                    r.dropped = AtomicBool::new(false);
+                    r.is_flush = false;
+                    r.target = None;
+                    active.free.push(state);
+                    return None;
+                }
+            }
+            Some((watched, state))
+        });
+        let Some((true, state)) = watched else {
+            return;
+        };
+        let then = state.done.update(|d| {
+            d.done = true;
+            std::mem::take(&mut d.then)
         });
         // Deferred Tflushes naming this request may go on now.  They are
         // the host's code: a panic there must not unwind out of a drop.
@@ -820,25 +878,19 @@ impl<B: Backend> Server<B> {
                 err: None,
             }),
             Ok((Reply::Msg(msg), _)) => {
-                let size = msg.byte_size();
-                if size > session.msize.max(self.msize()) as usize {
-                    Err(EMSGSIZE)
-                } else {
-                    // Tversion answers some failures with an error reply
-                    // of its own.
-                    let err = match &msg {
-                        Rmessage::Lerror { ecode } => Some(*ecode),
-                        Rmessage::Error { errno, .. } => Some(*errno),
-                        _ => None,
-                    };
-                    msg.encode(tag, reply.get(size))
-                        .map(|len| Sent {
-                            len,
-                            typ: msg.msg_type(),
-                            err,
-                        })
-                        .map_err(|_| EMSGSIZE)
-                }
+                // Tversion answers some failures with an error reply of
+                // its own.
+                let err = match &msg {
+                    Rmessage::Lerror { ecode } => Some(*ecode),
+                    Rmessage::Error { errno, .. } => Some(*errno),
+                    _ => None,
+                };
+                self.encode_reply(tag, session, &msg, reply)
+                    .map(|len| Sent {
+                        len,
+                        typ: msg.msg_type(),
+                        err,
+                    })
             }
             Err(e) => Err(e),
         };
@@ -850,6 +902,35 @@ impl<B: Backend> Server<B> {
             }
             Err(e) => self.error_reply(tag, e, reply),
         }
+    }
+
+    /// Encode `msg` (no error reply) into the reply buffers; its length.
+    /// Handlers of frequent requests call it with the message they built
+    /// on their stack and return [`Reply::Written`], instead of moving the
+    /// message out through their callers.
+    pub(crate) fn encode_reply(
+        &self,
+        tag: u16,
+        session: Session,
+        msg: &Rmessage<'_>,
+        reply: &mut dyn ReplyBuffers<'_>,
+    ) -> Result<usize, Errno> {
+        self.encode_sized(session, msg.byte_size(), reply, |out| msg.encode(tag, out))
+    }
+
+    /// Encode a reply of `size` bytes with `encode` into the reply
+    /// buffers, with [`Server::encode_reply`]'s checks; its length.
+    pub(crate) fn encode_sized(
+        &self,
+        session: Session,
+        size: usize,
+        reply: &mut dyn ReplyBuffers<'_>,
+        encode: impl FnOnce(&mut [&mut [u8]]) -> Result<usize, p9_wire::EncodeError>,
+    ) -> Result<usize, Errno> {
+        if size > session.msize.max(self.msize()) as usize {
+            return Err(EMSGSIZE);
+        }
+        encode(reply.get(size)).map_err(|_| EMSGSIZE)
     }
 
     /// Tflush: wait until the request it named when it arrived (already
@@ -866,14 +947,16 @@ impl<B: Backend> Server<B> {
 /// The message in `req`: its first `size` bytes (from the header) when
 /// the buffers are longer; else all of it (buffers shorter than `size`,
 /// or a `size` too small for the header itself, fail to decode and get an
-/// error reply for the tag).
-fn message_view(req: SgView<'_>) -> SgView<'_> {
-    match Header::peek(req) {
+/// error reply for the tag).  With its header, if it has one.
+fn message_view(req: SgView<'_>) -> (SgView<'_>, Option<Header>) {
+    let header = Header::peek(req);
+    let view = match header {
         Some(h) if (h.size as usize) < req.len() && h.size as usize >= HEADER_SIZE => {
             req.slice(0, h.size as usize).unwrap_or(req)
         }
         _ => req,
-    }
+    };
+    (view, header)
 }
 
 /// 9p.c's reclaim thresholds from `RLIMIT_NOFILE` (`open_fd_hw`,

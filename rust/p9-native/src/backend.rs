@@ -43,11 +43,12 @@ use p9_wire::errno::Errno as WireErrno;
 use p9_wire::types::StatFs as WireStatFs;
 
 use crate::budget::{HandleToken, Held};
+use crate::open::{create_file_stat, open_known};
 use crate::tree::{Rec, Tree};
 use crate::{
-    chmod, chown, create_file, fsync, ftruncate, generation, getlk, link, mkdir, mknod, open,
-    pread, pwrite, renameat, setlk, stat, stat_at, statfs, truncate, unlinkat, utimes, DirReader,
-    Errno, LockType, Node, SecurityModel, SetTime, Stat, Timespec,
+    chmod, chown, fsync, ftruncate, generation, getlk, link, mkdir, mknod, pread, pwrite, renameat,
+    setlk, stat, stat_at, statfs, truncate, unlinkat, utimes, DirReader, Errno, LockType, Node,
+    SecurityModel, SetTime, Stat, Timespec,
 };
 
 /// The layer's errno as the engine's (both are positive Linux values).
@@ -123,7 +124,69 @@ enum HandleKind {
     File(OwnedFd),
     /// A directory opened for reading; a mutex because `readdir` takes
     /// `&Handle` and seeks.
-    Dir(Mutex<DirReader>),
+    Dir(Mutex<DirState>),
+}
+
+/// An open directory and where its descriptor is.
+struct DirState {
+    reader: DirReader,
+    /// The cookie the next `getdents64` continues from, when known: 0
+    /// when just opened, the last entry's `d_off` after a batch was taken
+    /// whole (the kernel leaves the position there), unchanged at the
+    /// end; `None` otherwise (a batch cut short, an error, a panic), so
+    /// the next readdir seeks.  A readdir from where the descriptor is
+    /// needs no `lseek`.
+    at: Option<i64>,
+    /// The `getdents64` buffer, taken at the first readdir (from
+    /// [`DIRENT_BUFS`] when one is there) and given back when closed.
+    buf: Vec<u8>,
+}
+
+/// `getdents64` buffers of closed directories, for the next ones (a
+/// Tlopen + Treaddir + Tclunk then costs no allocation and no zeroing).
+static DIRENT_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+
+/// Buffers kept in [`DIRENT_BUFS`].
+const DIRENT_BUFS_KEPT: usize = 8;
+
+fn dirent_bufs() -> MutexGuard<'static, Vec<Vec<u8>>> {
+    // The list is consistent at every step.
+    DIRENT_BUFS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drop for DirState {
+    fn drop(&mut self) {
+        if self.buf.len() == DIRENT_BUF {
+            let mut bufs = dirent_bufs();
+            if bufs.len() < DIRENT_BUFS_KEPT {
+                if bufs.capacity() == 0 {
+                    bufs.reserve_exact(DIRENT_BUFS_KEPT);
+                }
+                bufs.push(std::mem::take(&mut self.buf));
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for DirState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirState")
+            .field("reader", &self.reader)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DirState {
+    fn new(reader: DirReader) -> Mutex<DirState> {
+        Mutex::new(DirState {
+            reader,
+            at: Some(0),
+            buf: Vec::new(),
+        })
+    }
 }
 
 impl NativeHandle {
@@ -144,14 +207,15 @@ impl NativeHandle {
     fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
         match &self.kind {
             HandleKind::File(fd) => f(fd.as_fd()),
-            HandleKind::Dir(reader) => f(lock_reader(reader).as_fd()),
+            HandleKind::Dir(dir) => f(lock_dir(dir).reader.as_fd()),
         }
     }
 }
 
-fn lock_reader(m: &Mutex<DirReader>) -> MutexGuard<'_, DirReader> {
+fn lock_dir(m: &Mutex<DirState>) -> MutexGuard<'_, DirState> {
     // A panic in another request while holding the lock leaves the reader
-    // usable (every readdir seeks first), so poisoning is ignored.
+    // usable (a readdir cut short leaves the position unknown, so the
+    // next one seeks), so poisoning is ignored.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -194,8 +258,9 @@ fn has_generations(fs_type: u32) -> bool {
     matches!(fs_type, 0xEF53 | 0x9123_683E | 0x5265_4973 | 0x5846_5342)
 }
 
-/// Size of the `getdents64` buffer of one readdir batch.
-const DIRENT_BUF: usize = 8192;
+/// Size of the `getdents64` buffer of one readdir batch: about a thousand
+/// entries with short names, what one Treaddir of a usual size takes.
+const DIRENT_BUF: usize = 32 * 1024;
 
 impl NativeBackend {
     /// Serves the directory `root` (host configuration, resolved normally)
@@ -447,11 +512,13 @@ impl Backend for NativeBackend {
     /// up and this backend holds its share of open handles.
     fn open(&self, node: &NativeNode, flags: i32) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
-        let st = w(stat(&held))?;
         let token = w(HandleToken::take(self.tree.account()))?;
-        let fd = w(open(&held, flags))?;
-        let kind = if st.is_dir() {
-            HandleKind::Dir(Mutex::new(DirReader::from_fd(fd)))
+        // The record knows its file's type and identity (the descriptor
+        // is that file: `openable` checked).
+        let rec = &node.rec;
+        let fd = w(open_known(&held, rec.kind(), rec.dev(), rec.ino(), flags))?;
+        let kind = if rec.is_dir() {
+            HandleKind::Dir(DirState::new(DirReader::from_fd(fd)))
         } else {
             HandleKind::File(fd)
         };
@@ -462,8 +529,16 @@ impl Backend for NativeBackend {
     fn opendir(&self, node: &NativeNode) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
         let token = w(HandleToken::take(self.tree.account()))?;
-        let reader = w(DirReader::open(&held))?;
-        Ok(self.handle(HandleKind::Dir(Mutex::new(reader)), &node.rec, token))
+        let rec = &node.rec;
+        let fd = w(open_known(
+            &held,
+            rec.kind(),
+            rec.dev(),
+            rec.ino(),
+            libc::O_RDONLY | libc::O_DIRECTORY,
+        ))?;
+        let reader = DirReader::from_fd(fd);
+        Ok(self.handle(HandleKind::Dir(DirState::new(reader)), &node.rec, token))
     }
 
     /// [`create_file`] in the directory found at its place beneath the
@@ -481,12 +556,26 @@ impl Backend for NativeBackend {
         let d = w(self.tree.verified(&dir.rec))?;
         let token = w(HandleToken::take(self.tree.account()))?;
         let host_mode = self.model.host_file_mode(mode & 0o7777);
-        let (node, fd) = w(create_file(&d, name, flags, host_mode))?;
+        let (node, fd, mut st) = w(create_file_stat(&d, name, flags, host_mode))?;
         let mode = (mode & 0o7777) | libc::S_IFREG;
-        w(self
+        let cur = (st.mode, st.uid, st.gid);
+        let chowned = w(self
             .model
-            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
-        let st = w(stat(&node))?;
+            .finish_create_known(&d, name, &node, cur, cred.uid, cred.gid, mode, None))?;
+        // What the owner and mode change did, without asking again (the
+        // identity, type, size and times the qid is made of are the same);
+        // the mapped models left the host file alone and overlay theirs.
+        if !self.model.is_mapped() {
+            if chowned {
+                if cred.uid != u32::MAX {
+                    st.uid = cred.uid;
+                }
+                if cred.gid != u32::MAX {
+                    st.gid = cred.gid;
+                }
+            }
+            st.mode = mode;
+        }
         let guest = w(self.new_stat(&d, name, &node, st))?;
         let (rec, _) = self.tree.adopt(&dir.rec, name, Held::new(node), &st);
         let handle = self.handle(HandleKind::File(fd), &rec, token);
@@ -674,14 +763,21 @@ impl Backend for NativeBackend {
         want_attr: bool,
         sink: &mut dyn FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
-        let HandleKind::Dir(reader) = &handle.kind else {
+        let HandleKind::Dir(dir) = &handle.kind else {
             return Err(werr(Errno(libc::EBADF)));
         };
         let here = w(self.tree.verified(&handle.rec))?;
-        let mut reader = lock_reader(reader);
+        let mut guard = lock_dir(dir);
+        let DirState { reader, at, buf } = &mut *guard;
         // Cookies are opaque: the u64 goes back to the i64 it came from.
-        w(reader.seek(offset as i64))?;
-        let mut buf = [0u8; DIRENT_BUF];
+        let offset = offset as i64;
+        if at.take() != Some(offset) {
+            w(reader.seek(offset))?;
+        }
+        if buf.is_empty() {
+            *buf = dirent_bufs().pop().unwrap_or_else(|| vec![0; DIRENT_BUF]);
+        }
+        let mut pos = offset;
         let mut delivered = false;
         let fail = |e: WireErrno, delivered: bool| {
             if delivered {
@@ -691,13 +787,14 @@ impl Backend for NativeBackend {
             }
         };
         loop {
-            let batch = match reader.read_batch(&mut buf) {
+            let batch = match reader.read_batch(buf) {
                 Ok(b) => b,
                 Err(e) => return fail(werr(e), delivered),
             };
             let mut any = false;
             for e in batch {
                 any = true;
+                pos = e.off;
                 if self.model.hides(e.name) {
                     continue;
                 }
@@ -746,6 +843,8 @@ impl Backend for NativeBackend {
                 delivered = true;
             }
             if !any {
+                // At the end, where the last whole batch left it.
+                *at = Some(pos);
                 return Ok(());
             }
         }

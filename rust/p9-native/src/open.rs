@@ -9,6 +9,7 @@
 use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use crate::attr::{stat, Stat};
 use crate::errno::{cvt, Errno, Result};
 use crate::node::{file_type, fstat, is_reg_or_dir, owned, Node, ProcPath};
 use crate::resolve::{component, lookup_c, NameUse};
@@ -101,27 +102,44 @@ fn restore_status_flags(fd: BorrowedFd<'_>, flags: libc::c_int) -> Result<()> {
 ///   file, `ENOENT` if `/proc` is not mounted, ...).
 pub fn open(node: &Node, flags: libc::c_int) -> Result<OwnedFd> {
     let st = fstat(node.as_fd())?;
-    match file_type(st.st_mode) {
-        libc::S_IFREG | libc::S_IFDIR => {}
+    open_known(node, st.st_mode, st.st_dev, st.st_ino, flags)
+}
+
+/// [`open`] for a node whose type (`st_mode`) and identity the caller
+/// already has (the backend's records know both), without asking again.
+/// Directories are opened without `O_NONBLOCK` (opening one cannot
+/// block), so no `fcntl` is needed after.
+pub(crate) fn open_known(
+    node: &Node,
+    st_mode: libc::mode_t,
+    dev: u64,
+    ino: u64,
+    flags: libc::c_int,
+) -> Result<OwnedFd> {
+    let dir = match file_type(st_mode) {
+        libc::S_IFREG => false,
+        libc::S_IFDIR => true,
         // What open(2) with O_NOFOLLOW says for a symlink, as QEMU's
         // openat_file gets it: ENOTDIR when a directory was asked for.
         libc::S_IFLNK if flags & libc::O_DIRECTORY != 0 => return Err(Errno(libc::ENOTDIR)),
         libc::S_IFLNK => return Err(Errno(libc::ELOOP)),
         _ => return Err(Errno(libc::ENXIO)),
-    }
+    };
     let path = node.proc_path();
     let flags = sanitize_open_flags(flags);
-    let (fd, used) = open_retry_noatime(flags, |f| {
-        open_proc(&path, f | libc::O_NONBLOCK | libc::O_NOCTTY)
-    })?;
+    let nonblock = if dir { 0 } else { libc::O_NONBLOCK };
+    let (fd, used) =
+        open_retry_noatime(flags, |f| open_proc(&path, f | nonblock | libc::O_NOCTTY))?;
     let post = fstat(fd.as_fd())?;
     if !is_reg_or_dir(post.st_mode) {
         return Err(Errno(libc::ENXIO));
     }
-    if post.st_dev != st.st_dev || post.st_ino != st.st_ino {
+    if post.st_dev != dev || post.st_ino != ino {
         return Err(Errno(libc::ESTALE));
     }
-    restore_status_flags(fd.as_fd(), used)?;
+    if !dir {
+        restore_status_flags(fd.as_fd(), used)?;
+    }
     Ok(fd)
 }
 
@@ -133,11 +151,6 @@ fn open_proc(path: &ProcPath, flags: libc::c_int) -> Result<OwnedFd> {
 }
 
 /// An `O_PATH` node for the inode an open descriptor refers to.
-/// Whether `node` holds the inode `st` describes.
-fn same_inode_as(node: &Node, st: &libc::stat64) -> bool {
-    fstat(node.as_fd()).is_ok_and(|n| n.st_dev == st.st_dev && n.st_ino == st.st_ino)
-}
-
 fn node_of_fd(fd: BorrowedFd<'_>) -> Result<Node> {
     let path = ProcPath::new(fd.as_raw_fd());
     Ok(Node::from_owned_fd(open_proc(
@@ -147,13 +160,10 @@ fn node_of_fd(fd: BorrowedFd<'_>) -> Result<Node> {
 }
 
 fn create_excl(dir: &Node, name: &CStr, flags: libc::c_int, mode: libc::mode_t) -> Result<OwnedFd> {
-    let flags = flags
-        | libc::O_CREAT
-        | libc::O_EXCL
-        | libc::O_NOFOLLOW
-        | libc::O_NONBLOCK
-        | libc::O_NOCTTY
-        | libc::O_CLOEXEC;
+    // No O_NONBLOCK (nor the fcntl to take it off again): O_EXCL only
+    // ever opens the regular file it creates, which cannot block.
+    let flags =
+        flags | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_NOCTTY | libc::O_CLOEXEC;
     // Plain openat is safe for a single validated component, and O_EXCL
     // never follows a symbolic link nor opens an existing file.
     // SAFETY: `name` is NUL-terminated and outlives the call; the mode is
@@ -202,30 +212,39 @@ pub fn create_file(
     flags: libc::c_int,
     mode: libc::mode_t,
 ) -> Result<(Node, OwnedFd)> {
+    create_file_stat(dir, name, flags, mode).map(|(node, fd, _)| (node, fd))
+}
+
+/// [`create_file`], also returning the new node's attributes (as
+/// [`stat`] gives them just after the creation or the open).
+pub(crate) fn create_file_stat(
+    dir: &Node,
+    name: &[u8],
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> Result<(Node, OwnedFd, Stat)> {
     let cname = component(name, NameUse::Create)?;
     let excl = flags & libc::O_EXCL != 0;
     let flags = sanitize_open_flags(flags);
     let mut last = Errno(libc::EEXIST);
     for _ in 0..CREATE_RETRIES {
         match open_retry_noatime(flags, |f| create_excl(dir, &cname, f, mode)) {
-            Ok((fd, used)) => {
-                let st = fstat(fd.as_fd())?;
-                if file_type(st.st_mode) != libc::S_IFREG {
+            Ok((fd, _)) => {
+                // The node of the descriptor itself (the name may already
+                // be another file's): the inode just created, whose type
+                // is checked all the same.
+                let node = node_of_fd(fd.as_fd())?;
+                let st = stat(&node)?;
+                if st.file_type() != libc::S_IFREG {
                     return Err(Errno(libc::ENXIO));
                 }
-                restore_status_flags(fd.as_fd(), used)?;
-                // The node by name is one cheap lookup; if the name was
-                // changed meanwhile, fall back to the descriptor itself.
-                let node = match lookup_c(dir, &cname) {
-                    Ok(n) if same_inode_as(&n, &st) => n,
-                    _ => node_of_fd(fd.as_fd())?,
-                };
-                return Ok((node, fd));
+                return Ok((node, fd, st));
             }
             Err(Errno(libc::EEXIST)) if !excl => match lookup_c(dir, &cname) {
                 Ok(node) => {
                     let fd = open(&node, flags)?;
-                    return Ok((node, fd));
+                    let st = stat(&node)?;
+                    return Ok((node, fd, st));
                 }
                 // Removed between the two calls: try creating again.
                 Err(e @ Errno(libc::ENOENT)) => last = e,

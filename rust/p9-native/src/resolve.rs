@@ -31,7 +31,7 @@ pub(crate) enum NameUse {
 /// * empty, or containing `/`: `ENOENT` (QEMU's `name_is_illegal`);
 /// * containing a NUL byte: `EINVAL` (cannot be passed to the kernel);
 /// * `.` and `..`: per [`NameUse`].
-pub(crate) fn component(name: &[u8], usage: NameUse) -> Result<CString> {
+pub(crate) fn component(name: &[u8], usage: NameUse) -> Result<CName> {
     if name.is_empty() || name.contains(&b'/') {
         return Err(Errno(libc::ENOENT));
     }
@@ -50,7 +50,59 @@ pub(crate) fn component(name: &[u8], usage: NameUse) -> Result<CString> {
             return Err(Errno(e));
         }
     }
-    CString::new(name).map_err(|_| Errno(libc::EINVAL))
+    if name.contains(&0) {
+        return Err(Errno(libc::EINVAL));
+    }
+    Ok(if name.len() < CNAME_INLINE {
+        let mut buf = [0u8; CNAME_INLINE];
+        buf[..name.len()].copy_from_slice(name);
+        CName::Inline(buf, name.len())
+    } else {
+        CName::Heap(CString::new(name).map_err(|_| Errno(libc::EINVAL))?)
+    })
+}
+
+/// Names shorter than this (every name a Linux file system takes: at
+/// most 255 bytes) are kept on the stack by [`CName`].
+const CNAME_INLINE: usize = 256;
+
+/// A checked path component as a C string ([`component`]): on the stack
+/// when short, so a lookup by name costs no allocation.
+// On the stack for one call: the size is the point.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum CName {
+    /// The bytes, NUL-terminated (zero-filled), and their length.
+    Inline([u8; CNAME_INLINE], usize),
+    Heap(CString),
+}
+
+impl CName {
+    /// The bytes, without the NUL.
+    #[cfg(test)]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self {
+            CName::Inline(buf, len) => &buf[..*len],
+            CName::Heap(c) => c.as_bytes(),
+        }
+    }
+}
+
+impl std::fmt::Debug for CName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl std::ops::Deref for CName {
+    type Target = CStr;
+
+    fn deref(&self) -> &CStr {
+        match self {
+            // The name has no NUL (checked) and the buffer is zero past it.
+            CName::Inline(buf, len) => CStr::from_bytes_with_nul(&buf[..=*len]).unwrap_or(c""),
+            CName::Heap(c) => c,
+        }
+    }
 }
 
 const OPENAT2_UNKNOWN: u8 = 0;
@@ -224,24 +276,33 @@ fn open_chunks_openat2(
 ) -> Result<OwnedFd> {
     let resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
     let mut cur: Option<OwnedFd> = None;
-    let mut path: Vec<u8> = Vec::new();
+    // The path of one call, NUL-terminated, on the stack.
+    let mut path = [0u8; PATH_MAX];
     let mut i = 0;
     while i < comps.len() {
-        path.clear();
+        let mut len = 0;
         while i < comps.len() {
             let c = comps[i].as_ref();
-            let sep = usize::from(!path.is_empty());
-            if !path.is_empty() && path.len() + sep + c.len() >= PATH_MAX {
+            let sep = usize::from(len != 0);
+            if len + sep + c.len() >= PATH_MAX {
+                if len == 0 {
+                    // One name longer than any path (not a name a file
+                    // system has): what the kernel would say.
+                    return Err(Errno(libc::ENAMETOOLONG));
+                }
                 break;
             }
             if sep == 1 {
-                path.push(b'/');
+                path[len] = b'/';
             }
-            path.extend_from_slice(c);
+            path[len + sep..len + sep + c.len()].copy_from_slice(c);
+            len += sep + c.len();
             i += 1;
         }
+        path[len] = 0;
         let last = i == comps.len();
-        let c = CString::new(path.as_slice()).map_err(|_| Errno(libc::EINVAL))?;
+        // A NUL inside (not in a checked name) is EINVAL, as CString said.
+        let c = CStr::from_bytes_with_nul(&path[..=len]).map_err(|_| Errno(libc::EINVAL))?;
         let dir = cur.as_ref().map_or(root, AsFd::as_fd);
         let f = if last {
             flags
@@ -250,7 +311,7 @@ fn open_chunks_openat2(
         };
         let mut tries = 0;
         let fd = loop {
-            match raw_openat2(dir.as_raw_fd(), &c, f, resolve) {
+            match raw_openat2(dir.as_raw_fd(), c, f, resolve) {
                 Err(Errno(libc::EAGAIN)) if tries < EAGAIN_RETRIES => tries += 1,
                 other => break other?,
             }

@@ -224,23 +224,59 @@ impl SecurityModel {
         rdev: Option<u64>,
     ) -> Result<()> {
         let st = fstat(node.as_fd())?;
-        let ft = file_type(st.st_mode);
-        let set = || -> Result<()> {
+        let cur = (st.st_mode, st.st_uid, st.st_gid);
+        self.finish_create_known(dir, name, node, cur, uid, gid, mode, rdev)
+            .map(drop)
+    }
+
+    /// [`Self::finish_create_dev`] for a node whose `st_mode`, `st_uid` and
+    /// `st_gid` (`cur`) the caller already has; returns whether the host
+    /// owner is `uid`/`gid` now (the `none` model carries on when it could
+    /// not be changed; the mapped models never change it: they store the
+    /// credentials, and answer `false`).
+    ///
+    /// A change that would change nothing is not made: no `chown` when the
+    /// entry already has that owner (the creator's own; it could not
+    /// fail), and then no `chmod` when it already has that mode (only a
+    /// `chown` could have cleared set-id bits since).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn finish_create_known(
+        self,
+        dir: &Node,
+        name: &[u8],
+        node: &Node,
+        cur: (libc::mode_t, u32, u32),
+        uid: u32,
+        gid: u32,
+        mode: libc::mode_t,
+        rdev: Option<u64>,
+    ) -> Result<bool> {
+        let (st_mode, cur_uid, cur_gid) = cur;
+        let ft = file_type(st_mode);
+        // u32::MAX (-1): leave as it is.
+        let owned = (uid == u32::MAX || uid == cur_uid) && (gid == u32::MAX || gid == cur_gid);
+        let set = || -> Result<bool> {
             let cred = mapped::Cred::new(Some(uid), Some(gid), Some(mode), rdev);
             match self {
-                SecurityModel::MappedXattr => return mapped::set_xattr_cred(node.as_fd(), &cred),
-                SecurityModel::MappedFile => return mapped::set_file_cred(dir, name, &cred),
+                SecurityModel::MappedXattr => {
+                    return mapped::set_xattr_cred(node.as_fd(), &cred).map(|()| false)
+                }
+                SecurityModel::MappedFile => {
+                    return mapped::set_file_cred(dir, name, &cred).map(|()| false)
+                }
                 SecurityModel::Passthrough | SecurityModel::None => {}
             }
-            if let Err(e) = chown(node, Some(uid), Some(gid)) {
-                if self == SecurityModel::Passthrough {
-                    return Err(e);
-                }
+            let chowned = owned
+                || match chown(node, Some(uid), Some(gid)) {
+                    Ok(()) => true,
+                    Err(e) if self == SecurityModel::Passthrough => return Err(e),
+                    Err(_) => false,
+                };
+            let same_mode = owned && st_mode & 0o7777 == mode & 0o7777;
+            if ft != libc::S_IFLNK && !same_mode {
+                chmod_known(node.as_fd(), st_mode, mode & 0o7777)?;
             }
-            if ft != libc::S_IFLNK {
-                chmod_known(node.as_fd(), st.st_mode, mode & 0o7777)?;
-            }
-            Ok(())
+            Ok(chowned)
         };
         let r = set();
         if r.is_err() {

@@ -27,12 +27,13 @@
 //!   which may have been moved anywhere by the host.  `..` is the
 //!   parent record, never the kernel's `..`.
 
-use std::collections::HashMap;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
-use crate::attr::{stat, Stat};
+use p9_engine::hash::FastMap;
+
+use crate::attr::{stat, stat_at, Stat};
 use crate::budget::{self, Account, Held};
 use crate::errno::{Errno, Result};
 use crate::fhandle::{file_handle, FileHandle};
@@ -84,7 +85,7 @@ pub(crate) struct Rec {
     place: Mutex<Place>,
     /// Directories: records of entries, by name (weak: a record lives as
     /// long as a fid or a child needs it).
-    children: Mutex<HashMap<Arc<[u8]>, Weak<Rec>>>,
+    children: Mutex<FastMap<Arc<[u8]>, Weak<Rec>>>,
     dev: u64,
     ino: u64,
     /// `S_IFMT` bits.
@@ -128,7 +129,7 @@ impl Rec {
     ) -> Arc<Rec> {
         let rec = Arc::new(Rec {
             place: Mutex::new(place),
-            children: Mutex::new(HashMap::new()),
+            children: Mutex::new(FastMap::default()),
             dev: st.dev,
             ino: st.ino,
             kind: st.file_type(),
@@ -153,6 +154,15 @@ impl Rec {
     /// `st_dev` and `st_ino` of the file.
     pub(crate) fn ino(&self) -> u64 {
         self.ino
+    }
+
+    pub(crate) fn dev(&self) -> u64 {
+        self.dev
+    }
+
+    /// The `S_IFMT` bits of the file's mode.
+    pub(crate) fn kind(&self) -> u32 {
+        self.kind
     }
 
     /// Whether `st` describes this record's file.
@@ -407,10 +417,36 @@ impl Tree {
         // The cached descriptor, if any, stays open across the check, so
         // that st_dev/st_ino identify the file exactly.
         let pin = rec.cached();
+        if let Some(p) = &pin {
+            // An entry of the root: one statx of that name (never
+            // following a link, and no component before it that could be
+            // one) tells what opening it beneath the root would find.
+            if let Some(r) = self.entry_of_root(rec) {
+                return r.map(|()| Arc::clone(p));
+            }
+        }
         let found = self.find(rec, pin.is_some())?;
         Ok(match pin {
             Some(p) => p,
             None => rec.install(found),
+        })
+    }
+
+    /// For a record whose place is an entry of the root: whether that
+    /// entry is `rec`'s file now (`ENOENT` if the name is gone, `ESTALE`
+    /// if it is another file), by one `statx` of the name, as
+    /// [`Tree::find`] would conclude for a pinned record.  `None` for
+    /// other places.
+    fn entry_of_root(&self, rec: &Rec) -> Option<Result<()>> {
+        let name = match &*lock(&rec.place) {
+            Place::At { parent, name } if parent.root => Arc::clone(name),
+            _ => return None,
+        };
+        Some(match stat_at(self.root_held.as_fd(), &name) {
+            Ok(st) if rec.is(&st) => Ok(()),
+            Ok(_) => Err(Errno(libc::ESTALE)),
+            Err(Errno(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)) => Err(Errno(libc::ENOENT)),
+            Err(e) => Err(e),
         })
     }
 
@@ -448,7 +484,7 @@ impl Tree {
 
     /// [`open_path_beneath`] from the root; on `EMFILE`/`ENFILE` gives
     /// idle node descriptors back and tries once more.
-    fn open_beneath_root(&self, comps: &[Arc<[u8]>]) -> Result<Node> {
+    fn open_beneath_root(&self, comps: &[impl AsRef<[u8]>]) -> Result<Node> {
         let open = || open_path_beneath(self.root_held.as_fd(), comps, self.fallback);
         let fd = match open() {
             Err(Errno(libc::EMFILE | libc::ENFILE)) if budget::shed() => open(),
@@ -475,9 +511,15 @@ impl Tree {
             return Err(Errno(libc::ENOTDIR));
         }
         let _dir = self.node(dir)?;
-        let mut comps = dir.components()?;
-        comps.push(name.into());
-        let node = match self.open_beneath_root(&comps) {
+        let found = if dir.root {
+            // In the root: the name is the whole path (no list to build).
+            self.open_beneath_root(&[name])
+        } else {
+            let mut comps = dir.components()?;
+            comps.push(name.into());
+            self.open_beneath_root(&comps)
+        };
+        let node = match found {
             // Only the way to `dir` can hold a symbolic link (the name
             // itself is opened as the link).
             Err(Errno(libc::ELOOP)) => return Err(Errno(libc::ENOENT)),

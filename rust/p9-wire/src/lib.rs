@@ -94,7 +94,9 @@ pub mod validate;
 
 pub use errno::Errno;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
-pub use msg::{encode_error, max_read_count, Framing, Header, Rmessage, Tmessage};
+pub use msg::{
+    encode_error, encode_rwalk, max_read_count, rwalk_size, Framing, Header, Rmessage, Tmessage,
+};
 pub use proto::Proto;
 pub use reply::{Fit, ReadReply, ReaddirReply, StatDirReply};
 pub use sg::{SgView, SgViewMut};

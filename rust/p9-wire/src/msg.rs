@@ -25,7 +25,7 @@ use crate::errno::{self, Errno};
 use crate::error::{DecodeError, DecodeErrorKind, EncodeError};
 use crate::msgtype::{self as mt};
 use crate::proto::Proto;
-use crate::sg::{total_len_mut, Counter, SgReader, SgView, SgWriter, Sink};
+use crate::sg::{total_len_mut, Counter, SgReader, SgView, SgWriter, Sink, SliceWriter};
 use crate::types::{Flock, Getlock, P9String, Qid, SetAttr, Stat, StatDotl, StatFs, VecSink};
 use crate::validate::{check_renameat, NameRule};
 
@@ -44,6 +44,13 @@ impl Header {
     /// Read the header of a message without validating anything, or `None`
     /// if fewer than 7 bytes are present.
     pub fn peek(sg: SgView<'_>) -> Option<Header> {
+        if let Some(b) = sg.prefix(HEADER_SIZE) {
+            return Some(Header {
+                size: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+                typ: b[4],
+                tag: u16::from_le_bytes([b[5], b[6]]),
+            });
+        }
         let mut r = SgReader::new(sg);
         Some(Header {
             size: r.u32().ok()?,
@@ -129,7 +136,7 @@ pub fn max_read_count(msize: u32) -> u32 {
 }
 
 fn string(r: &mut SgReader<'_>) -> Result<P9String, DecodeErrorKind> {
-    Ok(P9String::new(r.string()?))
+    r.p9string()
 }
 
 /// The rest of the message as `count` bytes of data: `count` must match
@@ -182,7 +189,13 @@ fn encode_msg<B: Body>(b: &B, tag: u16, out: &mut [&mut [u8]]) -> Result<usize, 
             available,
         });
     }
-    b.encode_sink(tag, size32, &mut SgWriter::at(out, 0))?;
+    match out.first_mut() {
+        // The whole message fits in the first buffer: plain stores.
+        Some(first) if first.len() >= size => {
+            b.encode_sink(tag, size32, &mut SliceWriter::new(&mut first[..size]))?
+        }
+        _ => b.encode_sink(tag, size32, &mut SgWriter::at(out, 0))?,
+    }
     Ok(size)
 }
 
@@ -1470,6 +1483,38 @@ impl<'a> Rmessage<'a> {
     pub fn byte_size(&self) -> usize {
         size_of(self)
     }
+}
+
+/// An Rwalk whose qids are borrowed (a server's are on its stack).
+struct RwalkRef<'q>(&'q [Qid]);
+
+impl Body for RwalkRef<'_> {
+    fn typ(&self) -> u8 {
+        mt::RWALK
+    }
+
+    fn body<S: Sink + ?Sized>(&self, s: &mut S) -> Result<(), EncodeError> {
+        let n = u16::try_from(self.0.len()).map_err(|_| EncodeError::TooManyElements {
+            count: self.0.len(),
+        })?;
+        s.u16(n)?;
+        for q in self.0 {
+            q.encode(s)?;
+        }
+        Ok(())
+    }
+}
+
+/// The encoded length of the Rwalk of `wqids`, header included (as
+/// [`Rmessage::byte_size`] of `Rmessage::Walk`).
+pub fn rwalk_size(wqids: &[Qid]) -> usize {
+    size_of(&RwalkRef(wqids))
+}
+
+/// Encode the Rwalk of `wqids` (the same bytes as `Rmessage::Walk`
+/// with those qids, without a vector); returns the message length.
+pub fn encode_rwalk(tag: u16, wqids: &[Qid], out: &mut [&mut [u8]]) -> Result<usize, EncodeError> {
+    encode_msg(&RwalkRef(wqids), tag, out)
 }
 
 /// Encode the error reply for `errno` in `proto` (see [`Rmessage::error`]);

@@ -22,7 +22,7 @@
 use crate::consts::RREAD_HEADER_SIZE;
 use crate::error::EncodeError;
 use crate::msgtype as mt;
-use crate::sg::{total_len_mut, SgViewMut, SgWriter, Sink};
+use crate::sg::{total_len_mut, SgViewMut, SgWriter, Sink, SliceWriter};
 use crate::types::{Dirent, Qid, Stat};
 
 /// Whether an entry was appended.
@@ -163,18 +163,21 @@ impl<'o, 'b> Entries<'o, 'b> {
         })
     }
 
-    /// Write an entry of `n` bytes with `encode`, or report [`Fit::Full`]
-    /// (writing nothing) if it does not fit in the remaining space.
-    fn append(
-        &mut self,
-        n: usize,
-        encode: impl FnOnce(&mut SgWriter<'_, 'b>) -> Result<(), EncodeError>,
-    ) -> Result<Fit, EncodeError> {
+    /// Write an entry of `n` bytes, or report [`Fit::Full`] (writing
+    /// nothing) if it does not fit in the remaining space.
+    fn append<E: Entry + ?Sized>(&mut self, n: usize, entry: &E) -> Result<Fit, EncodeError> {
         if n > self.c.cap - self.used {
             return Ok(Fit::Full);
         }
-        let mut w = SgWriter::at(self.c.out, RREAD_HEADER_SIZE + self.used);
-        encode(&mut w)?;
+        let at = RREAD_HEADER_SIZE + self.used;
+        match self.c.out.first_mut() {
+            // Within the first buffer (a reply in one buffer): plain
+            // stores, no walk over the segments.
+            Some(first) if at + n <= first.len() => {
+                entry.encode_to(&mut SliceWriter::new(&mut first[at..at + n]))?
+            }
+            _ => entry.encode_to(&mut SgWriter::at(self.c.out, at))?,
+        }
         self.used += n;
         Ok(Fit::Added)
     }
@@ -182,6 +185,31 @@ impl<'o, 'b> Entries<'o, 'b> {
     fn finish(self, typ: u8) -> Result<usize, EncodeError> {
         let used = self.used;
         self.c.finish(typ, used)
+    }
+}
+
+/// What [`Entries::append`] writes.
+trait Entry {
+    fn encode_to<S: Sink + ?Sized>(&self, s: &mut S) -> Result<(), EncodeError>;
+}
+
+/// An Rreaddir entry, by its parts.
+struct DirentParts<'a> {
+    qid: &'a Qid,
+    offset: u64,
+    typ: u8,
+    name: &'a [u8],
+}
+
+impl Entry for DirentParts<'_> {
+    fn encode_to<S: Sink + ?Sized>(&self, s: &mut S) -> Result<(), EncodeError> {
+        Dirent::encode_parts(s, self.qid, self.offset, self.typ, self.name)
+    }
+}
+
+impl Entry for Stat {
+    fn encode_to<S: Sink + ?Sized>(&self, s: &mut S) -> Result<(), EncodeError> {
+        self.encode(s)
     }
 }
 
@@ -233,8 +261,15 @@ impl<'o, 'b> ReaddirReply<'o, 'b> {
             return Err(EncodeError::StringTooLong { len: name.len() });
         }
         let n = Dirent::wire_size_for(name.len());
-        self.e
-            .append(n, |w| Dirent::encode_parts(w, qid, offset, typ, name))
+        self.e.append(
+            n,
+            &DirentParts {
+                qid,
+                offset,
+                typ,
+                name,
+            },
+        )
     }
 
     /// [`ReaddirReply::push`] for a [`Dirent`].
@@ -287,7 +322,7 @@ impl<'o, 'b> StatDirReply<'o, 'b> {
     /// for a stat too large for its 16-bit size field.
     pub fn push(&mut self, stat: &Stat) -> Result<Fit, EncodeError> {
         stat.size_field()?;
-        self.e.append(stat.wire_size(), |w| stat.encode(w))
+        self.e.append(stat.wire_size(), stat)
     }
 
     /// Write the header; returns the message length.

@@ -46,6 +46,16 @@ impl<'a> SgView<'a> {
         }
     }
 
+    /// The view's first `n` bytes when they are contiguous (in its first
+    /// segment), without copying.
+    #[inline]
+    pub(crate) fn prefix(&self, n: usize) -> Option<&'a [u8]> {
+        if self.len < n {
+            return None;
+        }
+        self.head.get(..n)
+    }
+
     /// A view over one contiguous slice.
     pub fn from_slice(buf: &'a [u8]) -> Self {
         SgView {
@@ -418,17 +428,30 @@ impl<'a> SgReader<'a> {
         Ok(first)
     }
 
-    /// A 9P string (`len[2] bytes[len]`), copied out.  The length is checked
-    /// against the remaining bytes before anything is allocated, so the
-    /// allocation never exceeds the input size; embedded NUL bytes are
-    /// rejected.
-    pub(crate) fn string(&mut self) -> Result<Vec<u8>, DecodeErrorKind> {
+    /// A 9P string (`len[2] bytes[len]`), copied out (into the string
+    /// itself when short: no allocation).  The length is checked against
+    /// the remaining bytes before anything is allocated, so the allocation
+    /// never exceeds the input size; embedded NUL bytes are rejected.
+    pub(crate) fn p9string(&mut self) -> Result<crate::types::P9String, DecodeErrorKind> {
         let len = usize::from(self.u16()?);
+        if let Some(bytes) = self.view.prefix(len) {
+            if bytes.contains(&0) {
+                return Err(DecodeErrorKind::NulInString);
+            }
+            self.view = self.view.advance(len);
+            return Ok(crate::types::P9String::copy_from(bytes));
+        }
         let bytes = self.view(len)?;
         if bytes.pieces().any(|p| p.contains(&0)) {
             return Err(DecodeErrorKind::NulInString);
         }
-        Ok(bytes.to_vec())
+        Ok(crate::types::P9String::new(bytes.to_vec()))
+    }
+
+    /// [`SgReader::p9string`]'s bytes (for the tests).
+    #[cfg(test)]
+    pub(crate) fn string(&mut self) -> Result<Vec<u8>, DecodeErrorKind> {
+        self.p9string().map(crate::types::P9String::into_bytes)
     }
 }
 
@@ -478,6 +501,98 @@ impl Sink for Counter {
     fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         self.0 = self.0.saturating_add(bytes.len());
         Ok(())
+    }
+
+    // Fixed sizes, so that a sizing pass is a few additions.
+    #[inline]
+    fn u8(&mut self, _: u8) -> Result<(), EncodeError> {
+        self.0 = self.0.saturating_add(1);
+        Ok(())
+    }
+
+    #[inline]
+    fn u16(&mut self, _: u16) -> Result<(), EncodeError> {
+        self.0 = self.0.saturating_add(2);
+        Ok(())
+    }
+
+    #[inline]
+    fn u32(&mut self, _: u32) -> Result<(), EncodeError> {
+        self.0 = self.0.saturating_add(4);
+        Ok(())
+    }
+
+    #[inline]
+    fn u64(&mut self, _: u64) -> Result<(), EncodeError> {
+        self.0 = self.0.saturating_add(8);
+        Ok(())
+    }
+}
+
+/// Encode cursor over one contiguous buffer (the common case: a reply
+/// that fits in the first reply buffer), with fixed-size stores for the
+/// integer fields instead of a copy loop per field.
+pub(crate) struct SliceWriter<'b> {
+    buf: &'b mut [u8],
+    off: usize,
+}
+
+impl<'b> SliceWriter<'b> {
+    pub(crate) fn new(buf: &'b mut [u8]) -> Self {
+        SliceWriter { buf, off: 0 }
+    }
+
+    #[inline]
+    fn fixed<const N: usize>(&mut self, v: [u8; N]) -> Result<(), EncodeError> {
+        match self.buf.get_mut(self.off..self.off + N) {
+            Some(dst) => {
+                dst.copy_from_slice(&v);
+                self.off += N;
+                Ok(())
+            }
+            None => Err(EncodeError::BufferTooSmall {
+                needed: N,
+                available: self.buf.len() - self.off,
+            }),
+        }
+    }
+}
+
+impl Sink for SliceWriter<'_> {
+    #[inline]
+    fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        let end = self.off.saturating_add(bytes.len());
+        match self.buf.get_mut(self.off..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.off = end;
+                Ok(())
+            }
+            None => Err(EncodeError::BufferTooSmall {
+                needed: bytes.len(),
+                available: self.buf.len() - self.off,
+            }),
+        }
+    }
+
+    #[inline]
+    fn u8(&mut self, v: u8) -> Result<(), EncodeError> {
+        self.fixed([v])
+    }
+
+    #[inline]
+    fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
+        self.fixed(v.to_le_bytes())
+    }
+
+    #[inline]
+    fn u32(&mut self, v: u32) -> Result<(), EncodeError> {
+        self.fixed(v.to_le_bytes())
+    }
+
+    #[inline]
+    fn u64(&mut self, v: u64) -> Result<(), EncodeError> {
+        self.fixed(v.to_le_bytes())
     }
 }
 

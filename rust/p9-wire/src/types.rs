@@ -18,43 +18,105 @@ use crate::sg::{SgReader, SgView, Sink};
 /// contain a NUL byte (the decoder refuses them, see
 /// [`crate::error`]); strings built for encoding are not checked, so a test
 /// client can send hostile ones.
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct P9String(Vec<u8>);
+#[derive(Clone)]
+pub struct P9String(Repr);
+
+/// Bytes kept in the string itself: file names are short, and a name
+/// decoded from a request then costs no allocation.
+const INLINE: usize = 30;
+
+#[derive(Clone)]
+enum Repr {
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap(Vec<u8>),
+}
 
 impl P9String {
     /// A string from any bytes.
     pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        P9String(bytes.into())
+        P9String(Repr::Heap(bytes.into()))
+    }
+
+    /// A string holding a copy of `bytes` (inline when short).
+    pub fn copy_from(bytes: &[u8]) -> Self {
+        if bytes.len() <= INLINE {
+            let mut buf = [0u8; INLINE];
+            buf[..bytes.len()].copy_from_slice(bytes);
+            P9String(Repr::Inline {
+                len: bytes.len() as u8,
+                buf,
+            })
+        } else {
+            P9String(Repr::Heap(bytes.to_vec()))
+        }
     }
 
     /// The bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, buf } => &buf[..usize::from(*len)],
+            Repr::Heap(v) => v,
+        }
     }
 
     /// The bytes, by value.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.0
+        match self.0 {
+            Repr::Heap(v) => v,
+            Repr::Inline { .. } => self.as_bytes().to_vec(),
+        }
     }
 
     /// The string as UTF-8, if it is.
     pub fn to_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.0).ok()
+        std::str::from_utf8(self.as_bytes()).ok()
     }
 
     /// The string as UTF-8, with invalid sequences replaced.
     pub fn to_string_lossy(&self) -> Cow<'_, str> {
-        String::from_utf8_lossy(&self.0)
+        String::from_utf8_lossy(self.as_bytes())
     }
 
     /// Whether the string contains a NUL byte.
     pub fn has_nul(&self) -> bool {
-        self.0.contains(&0)
+        self.as_bytes().contains(&0)
     }
 
     /// Bytes on the wire: `len[2]` plus the bytes.
     pub fn wire_size(&self) -> usize {
-        2 + self.0.len()
+        2 + self.as_bytes().len()
+    }
+}
+
+impl Default for P9String {
+    fn default() -> Self {
+        P9String::copy_from(b"")
+    }
+}
+
+impl PartialEq for P9String {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for P9String {}
+
+impl PartialOrd for P9String {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for P9String {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for P9String {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
@@ -62,67 +124,67 @@ impl Deref for P9String {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
 impl AsRef<[u8]> for P9String {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
 impl From<&str> for P9String {
     fn from(s: &str) -> Self {
-        P9String(s.as_bytes().to_vec())
+        P9String::copy_from(s.as_bytes())
     }
 }
 
 impl From<String> for P9String {
     fn from(s: String) -> Self {
-        P9String(s.into_bytes())
+        P9String::new(s.into_bytes())
     }
 }
 
 impl From<&[u8]> for P9String {
     fn from(s: &[u8]) -> Self {
-        P9String(s.to_vec())
+        P9String::copy_from(s)
     }
 }
 
 impl<const N: usize> From<&[u8; N]> for P9String {
     fn from(s: &[u8; N]) -> Self {
-        P9String(s.to_vec())
+        P9String::copy_from(s)
     }
 }
 
 impl From<Vec<u8>> for P9String {
     fn from(s: Vec<u8>) -> Self {
-        P9String(s)
+        P9String::new(s)
     }
 }
 
 impl PartialEq<str> for P9String {
     fn eq(&self, other: &str) -> bool {
-        self.0 == other.as_bytes()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<&str> for P9String {
     fn eq(&self, other: &&str) -> bool {
-        self.0 == other.as_bytes()
+        self.as_bytes() == other.as_bytes()
     }
 }
 
 impl PartialEq<[u8]> for P9String {
     fn eq(&self, other: &[u8]) -> bool {
-        self.0 == other
+        self.as_bytes() == other
     }
 }
 
 impl fmt::Debug for P9String {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", self.0.escape_ascii())
+        write!(f, "\"{}\"", self.as_bytes().escape_ascii())
     }
 }
 
@@ -289,11 +351,11 @@ impl Stat {
             atime: r.u32()?,
             mtime: r.u32()?,
             length: r.u64()?,
-            name: P9String(r.string()?),
-            uid: P9String(r.string()?),
-            gid: P9String(r.string()?),
-            muid: P9String(r.string()?),
-            extension: P9String(r.string()?),
+            name: r.p9string()?,
+            uid: r.p9string()?,
+            gid: r.p9string()?,
+            muid: r.p9string()?,
+            extension: r.p9string()?,
             n_uid: r.u32()?,
             n_gid: r.u32()?,
             n_muid: r.u32()?,
@@ -583,7 +645,7 @@ impl Flock {
             start: r.u64()?,
             length: r.u64()?,
             proc_id: r.u32()?,
-            client_id: P9String(r.string()?),
+            client_id: r.p9string()?,
         })
     }
 
@@ -620,7 +682,7 @@ impl Getlock {
             start: r.u64()?,
             length: r.u64()?,
             proc_id: r.u32()?,
-            client_id: P9String(r.string()?),
+            client_id: r.p9string()?,
         })
     }
 
@@ -663,7 +725,7 @@ impl Dirent {
             qid: Qid::decode(r)?,
             offset: r.u64()?,
             typ: r.u8()?,
-            name: P9String(r.string()?),
+            name: r.p9string()?,
         })
     }
 
