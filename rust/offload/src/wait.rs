@@ -164,7 +164,7 @@ const WRITER: usize = 1 << (usize::BITS - 1);
 ///
 /// Readers count themselves in one atomic word; while no writer holds or
 /// wants the lock, taking and releasing a read lock is one atomic each and
-/// touches no mutex.  A writer sets [`WRITER`] in that word (under the
+/// touches no mutex.  A writer sets the `WRITER` bit in that word (under the
 /// cell's lock), which sends new readers to the slow path, and waits in
 /// the cell for the count to drain; the reader that brings it to zero
 /// wakes it.
