@@ -208,6 +208,36 @@ fn attach_user_owns_new_files() {
     assert_eq!(m.permissions().mode() & 0o7777, 0o640);
 }
 
+/// A write by a user other than root clears set-user-ID, and set-group-ID
+/// with group-execute, as on a local file system; root's write keeps them.
+#[test]
+fn write_by_user_clears_set_id_bits() {
+    let env = Env::new("write-set-id");
+    for (name, mode) in [
+        ("suid", 0o6777),
+        ("sgid-no-gx", 0o2767),
+        ("by-root", 0o6777),
+    ] {
+        write_host(&env, name, b"");
+        std::fs::set_permissions(env.path(name), std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let user = env.client.alloc_fid();
+    env.client.attach(user, NOFID, "user", "", 1000).unwrap();
+    let write_as = |root: u32, name: &str| {
+        let f = env.client.alloc_fid();
+        env.client.walk(root, f, &[name]).unwrap();
+        env.client.lopen(f, libc::O_WRONLY as u32).unwrap();
+        assert_eq!(env.client.write(f, 0, b"data").unwrap(), 4);
+        let guest = env.client.getattr(f, getattr::BASIC).unwrap().mode & 0o7777;
+        env.client.clunk(f).unwrap();
+        let host = std::fs::metadata(env.path(name)).unwrap().mode() & 0o7777;
+        (guest, host)
+    };
+    assert_eq!(write_as(user, "suid"), (0o777, 0o777));
+    assert_eq!(write_as(user, "sgid-no-gx"), (0o2767, 0o2767));
+    assert_eq!(write_as(env.root, "by-root"), (0o6777, 0o6777));
+}
+
 #[test]
 fn auth_is_not_supported() {
     let env = Env::new("auth");

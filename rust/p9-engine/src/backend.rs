@@ -207,6 +207,18 @@ pub trait Backend: Send + Sync + 'static {
         Ok(0)
     }
 
+    /// Whether the engine must clear a regular file's set-user-ID bit, and
+    /// its set-group-ID bit when group-execute is set, before a write by a
+    /// user other than root (the fid's attach uid), as the kernel does for
+    /// an unprivileged writer on a local file system.  A backend that
+    /// writes as a privileged process says yes: the host kernel keeps the
+    /// bits for it.  The engine then asks [`Backend::fstat`] before such a
+    /// write and [`Backend::setattr`] of the mode when a bit is set.  The
+    /// default is no (upstream QEMU's `local` leaves the bits set).
+    fn clears_set_id_on_write(&self) -> bool {
+        false
+    }
+
     /// Change attributes (Tsetattr, Twstat); `handle` is the fid's open file
     /// when it has one, so that open-but-unlinked files can be changed.
     fn setattr(

@@ -19,7 +19,7 @@ use p9_wire::{
     StatDirReply, Tmessage,
 };
 
-use crate::backend::{Attr, Backend, Cred, Lock, LockStatus, Renamed};
+use crate::backend::{Attr, Backend, Cred, Lock, LockStatus, Renamed, SetAttr};
 use crate::dotu::{self, CreateKind};
 use crate::qid::MultiDevs;
 use crate::server::{ReplyBuffers, Request, Server, Session};
@@ -451,6 +451,32 @@ impl<B: Backend> Server<B> {
             }
             Tmessage::Wstat { fid, stat } => self.wstat(req, fid, stat),
         }
+    }
+
+    /// Before a write by a user other than root: what the kernel does for
+    /// an unprivileged writer on a local file system (the backend writes
+    /// as a privileged process, so the host kernel would not), namely
+    /// clear the set-user-ID bit, and the set-group-ID bit when
+    /// group-execute is set, of a regular file.
+    fn clear_set_id(&self, node: &B::Node, h: &B::Handle) -> Result<(), Errno> {
+        const SUID: u32 = libc::S_ISUID;
+        const SGID_GX: u32 = libc::S_ISGID | libc::S_IXGRP;
+        let mode = self.backend.fstat(node, h)?.mode;
+        if mode & libc::S_IFMT != libc::S_IFREG {
+            return Ok(());
+        }
+        let mut clear = mode & SUID;
+        if mode & SGID_GX == SGID_GX {
+            clear |= libc::S_ISGID;
+        }
+        if clear == 0 {
+            return Ok(());
+        }
+        let set = SetAttr {
+            mode: Some(mode & 0o7777 & !clear),
+            ..SetAttr::default()
+        };
+        self.backend.setattr(node, Some(h), &set)
     }
 
     fn check_writable(&self) -> Result<(), Errno> {
@@ -1123,8 +1149,12 @@ impl<B: Backend> Server<B> {
         let node = f.node();
         let total = data.len();
         throttle(req, out, true, total)?;
+        let uid = f.uid;
         let written = self.offload(req, || {
             let h = self.handle_or_reopen(req, &f, &node, h, flags, dir)?;
+            if uid != 0 && self.backend.clears_set_id_on_write() {
+                self.clear_set_id(&node, &h.h)?;
+            }
             // Like 9p.c, keep writing until everything is written or the
             // backend makes no progress.
             let mut done = 0;

@@ -502,7 +502,7 @@ impl Backend for NativeBackend {
         w(h.with_fd(|fd| set_attrs(fd, set)))
     }
 
-    /// Opens with [`open`] (flags sanitised; special files `ENXIO`,
+    /// Opens with [`open`](crate::open()) (flags sanitised; special files `ENXIO`,
     /// symbolic links `ELOOP`) the file found at the node's place beneath
     /// the export root (`ENOENT` if it is no longer there, `ESTALE` if
     /// another file is; an unlinked file, which has no place anywhere, is
@@ -541,7 +541,7 @@ impl Backend for NativeBackend {
         Ok(self.handle(HandleKind::Dir(DirState::new(reader)), &node.rec, token))
     }
 
-    /// [`create_file`] in the directory found at its place beneath the
+    /// [`create_file`](crate::create_file) in the directory found at its place beneath the
     /// root, then [`SecurityModel::finish_create`] with the request's
     /// uid/gid and `mode` (which removes the file again if that fails).
     fn create(
@@ -894,6 +894,14 @@ impl Backend for NativeBackend {
             Err(Errno(libc::EAGAIN)) => Ok(LockStatus::Blocked),
             Err(e) => Err(werr(e)),
         }
+    }
+
+    /// Yes: the backend writes as the server's user, so a write by an
+    /// unprivileged guest user would otherwise keep set-id bits a local
+    /// file system clears (in the mapped models the bits are the stored
+    /// mode's, which the engine's `setattr` changes).
+    fn clears_set_id_on_write(&self) -> bool {
+        true
     }
 
     /// [`getlk`] on the handle's descriptor; the conflicting lock's
