@@ -252,3 +252,29 @@ fn mapped_file_over_the_wire() {
     c.unlinkat(root, "g", 0).unwrap();
     assert!(!md.join("g").exists());
 }
+
+/// A write by a user other than root clears set-user-ID (and set-group-ID
+/// with group-execute) in the stored mode, as on a local file system; the
+/// file stays readable through the mapped model afterwards.
+#[test]
+fn mapped_xattr_write_by_user_clears_set_id_bits() {
+    let dir = TempDir::new("mapped-xattr-setid");
+    if !user_xattrs(&dir) {
+        return;
+    }
+    let (c, root) = attach(&dir, SecurityModel::MappedXattr);
+    let f = clone_root(&c, root);
+    c.lcreate(f, "f", dotl_open::RDWR, 0o6777, GID).unwrap();
+    c.clunk(f).unwrap();
+    let mode_of = |fid: u32| c.getattr(fid, getattr::BASIC).unwrap().mode;
+    let f = walk(&c, root, "f").unwrap();
+    assert_eq!(mode_of(f) & 0o7777, 0o6777);
+    c.lopen(f, dotl_open::WRONLY).unwrap();
+    assert_eq!(c.write(f, 0, b"data").unwrap(), 4);
+    assert_eq!(mode_of(f), libc::S_IFREG | 0o777);
+    c.clunk(f).unwrap();
+    let g = walk(&c, root, "f").unwrap();
+    assert_eq!(mode_of(g), libc::S_IFREG | 0o777);
+    // The host file keeps mapped-xattr's own mode; the stored one changed.
+    assert_eq!(lstat(&dir.join("f")).mode() & 0o7777, 0o600);
+}

@@ -472,8 +472,10 @@ impl<B: Backend> Server<B> {
         if clear == 0 {
             return Ok(());
         }
+        // The whole mode, type bits included, as Linux's client sends it
+        // in Tsetattr: the mapped models store it as given.
         let set = SetAttr {
-            mode: Some(mode & 0o7777 & !clear),
+            mode: Some(mode & !clear),
             ..SetAttr::default()
         };
         self.backend.setattr(node, Some(h), &set)
