@@ -8,15 +8,19 @@
  *   fsop rename OLD NEW | link OLD NEW | symlink TARGET PATH
  *   fsop chmod PATH OCTAL | chown PATH UID GID | truncate PATH SIZE
  *   fsop setxattr PATH NAME VALUE
+ *   fsop writeas UID GID PATH  as that user and group: open(O_WRONLY|O_APPEND)
+ *                              and write one line
  * Prints "ok" or the errno's name (e.g. "EROFS"); exit status 0 either way,
  * 2 on a usage error.
  */
+#define _GNU_SOURCE  /* setresuid, setresgid */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <grp.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -79,6 +83,24 @@ int main(int argc, char **argv)
         r = chown(argv[2], (uid_t)atoi(argv[3]), (gid_t)atoi(argv[4]));
     } else if (!strcmp(op, "truncate") && n == 2) {
         r = truncate(argv[2], atoll(argv[3]));
+    } else if (!strcmp(op, "writeas") && n == 3) {
+        uid_t uid = (uid_t)atoi(argv[2]);
+        gid_t gid = (gid_t)atoi(argv[3]);
+
+        r = setgroups(1, &gid);
+        if (r == 0) {
+            r = setresgid(gid, gid, gid);
+        }
+        if (r == 0) {
+            r = setresuid(uid, uid, uid);
+        }
+        if (r == 0) {
+            fd = open(argv[4], O_WRONLY | O_APPEND);
+            r = fd < 0 ? -1 : (int)write(fd, "written\n", 8);
+            if (fd >= 0 && r >= 0) {
+                r = close(fd);
+            }
+        }
     } else if (!strcmp(op, "setxattr") && n == 3) {
         r = setxattr(argv[2], argv[3], argv[4], strlen(argv[4]), 0);
     } else {

@@ -209,7 +209,16 @@ def qrs_checks(work):
                 "outside-link": stat.S_IFLNK, "fifo": stat.S_IFIFO, "null": stat.S_IFCHR}
         return None if kinds == want else f"special/ holds {kinds}"
 
+    def setid(model):
+        def fn():
+            got = [stat.S_IMODE(guest_view(model, os.path.join(work, f"qrs-{model}", f"setid.{who}"))[0])
+                   for who in ("user", "root")]
+            return None if got == [0o777, 0o6777] else f"modes {[oct(m) for m in got]}, expected 0o777 0o6777"
+        return fn
+
     check("qrs/special-files-never-opened", nothing_opened)
+    check("qrs-passthrough/setid-on-host", setid("passthrough"))
+    check("qrs-mapped-xattr/setid-on-host", setid("mapped-xattr"))
     check("qrs/special-files-intact", special_intact)
 
 
