@@ -93,21 +93,7 @@ impl Cred {
 /// `/proc/self/fd/N` magic link); the first failure is returned.
 pub(crate) fn set_xattr_cred(fd: BorrowedFd<'_>, cred: &Cred) -> Result<()> {
     let p = ProcPath::new(fd.as_raw_fd());
-    let set = |name: &[u8], value: &[u8]| -> Result<()> {
-        let n = CString::new(name).map_err(|_| Errno(libc::EINVAL))?;
-        // SAFETY: path and name are NUL-terminated; `value` is readable
-        // for its length during the call.
-        cvt(unsafe {
-            libc::setxattr(
-                p.as_cstr().as_ptr(),
-                n.as_ptr(),
-                value.as_ptr().cast(),
-                value.len(),
-                0,
-            )
-        })
-        .map(drop)
-    };
+    let set = |name: &[u8], value: &[u8]| crate::xattr::setxattr_proc(&p, name, value, 0);
     if let Some(uid) = cred.uid {
         set(XATTR_UID, &uid.to_le_bytes())?;
     }

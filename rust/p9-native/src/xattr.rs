@@ -24,7 +24,7 @@
 use std::ffi::CString;
 
 use crate::errno::{cvt, cvt_long, Errno, Result};
-use crate::node::Node;
+use crate::node::{Node, ProcPath};
 
 fn xname(name: &[u8]) -> Result<CString> {
     CString::new(name).map_err(|_| Errno(libc::EINVAL))
@@ -83,8 +83,18 @@ pub fn listxattr(node: &Node, buf: &mut [u8]) -> Result<usize> {
 ///   for `user.*` on a symbolic link or special file, `ENOSPC`, `E2BIG`,
 ///   `ERANGE`, `EOPNOTSUPP`, ...).
 pub fn setxattr(node: &Node, name: &[u8], value: &[u8], flags: libc::c_int) -> Result<()> {
+    setxattr_proc(&node.proc_path(), name, value, flags)
+}
+
+/// [`setxattr`] on the file a descriptor's `/proc/self/fd/N` link names
+/// (a node's or an open file's).
+pub(crate) fn setxattr_proc(
+    p: &ProcPath,
+    name: &[u8],
+    value: &[u8],
+    flags: libc::c_int,
+) -> Result<()> {
     let n = xname(name)?;
-    let p = node.proc_path();
     // SAFETY: path and name are NUL-terminated; `value` is readable for
     // its length during the call.
     cvt(unsafe {
