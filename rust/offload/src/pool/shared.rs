@@ -6,11 +6,10 @@
 use std::sync::atomic::{
     AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering,
 };
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex, OnceLock};
 use std::thread::JoinHandle;
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker};
-use once_cell::sync::{Lazy, OnceCell};
 
 use crate::job::JobPtr;
 use crate::sleep::{futex_wake, Sleep};
@@ -36,7 +35,7 @@ pub(super) const MGR_IDLE: u32 = 1;
 pub(super) const MGR_DEMAND: u32 = 2;
 
 pub(super) struct HomeSlot {
-    pub(super) stealer: OnceCell<Stealer<JobPtr>>,
+    pub(super) stealer: OnceLock<Stealer<JobPtr>>,
     /// The deque while no home thread owns it.
     pub(super) spare: Mutex<Option<Worker<JobPtr>>>,
     pub(super) claimed: AtomicBool,
@@ -81,10 +80,10 @@ pub(super) struct Shared {
     pub(super) peak: AtomicUsize,
 }
 
-pub(super) static SHARED: Lazy<Shared> = Lazy::new(|| Shared {
+pub(super) static SHARED: LazyLock<Shared> = LazyLock::new(|| Shared {
     homes: (0..HOMES_MAX)
         .map(|_| HomeSlot {
-            stealer: OnceCell::new(),
+            stealer: OnceLock::new(),
             spare: Mutex::new(None),
             claimed: AtomicBool::new(false),
         })
