@@ -3,9 +3,10 @@
 //! through safe methods, one per vtable entry.  This file holds every call
 //! into the C backend (and `trampoline.rs` the one call back out of it).
 //!
-//! Each call relies on the contract of `qrs_p9_backend_c_new`, which
-//! [`CVtable::new`]'s caller promises: the functions behave as
-//! `QrsP9BackendOps` documents them and may be called with `opaque` from
+//! Each call relies on "the contract" (its SAFETY comments say so): the
+//! promises of `qrs_p9_backend_c_new`'s caller, which [`CVtable::new`]'s
+//! caller passes on: the functions behave as `QrsP9BackendOps` documents
+//! them (buffer lengths included) and may be called with `opaque` from
 //! any thread, concurrently, until the backend is dropped.  The methods
 //! supply the rest of each function's preconditions: paths are
 //! `QrsP9Path`s over borrowed bytes, live for the call; names are
@@ -81,8 +82,8 @@ impl Drop for CHandle {
             self.vtable.ops.close
         };
         if let Some(close) = close {
-            // SAFETY: `raw` came from the matching open function and is
-            // closed exactly once, here.
+            // SAFETY: the contract; `raw` came from the matching open function
+            // and is closed exactly once, here.
             unsafe { close(self.vtable.opaque, self.raw) };
         }
     }
@@ -221,8 +222,9 @@ impl CVtable {
     ) -> Result<Option<usize>> {
         let f = req(self.ops.name_to_path)?;
         let dir = dir.map_or(null(), |d| d as *const QrsP9Path);
-        // SAFETY: `dir` is NULL or a live path, `name` NUL-terminated, and
-        // `out` writable for `out.len()` bytes, as the function expects.
+        // SAFETY: the contract; `dir` is NULL or a live path, `name`
+        // NUL-terminated, and `out` writable for `out.len()` bytes, as the
+        // function expects.
         let r = unsafe { f(self.opaque, dir, name.as_ptr(), out.as_mut_ptr(), out.len()) };
         if r == -(libc::ENAMETOOLONG as isize) {
             return Ok(None);
@@ -258,7 +260,7 @@ impl CVtable {
         let f = req(self.ops.lstat)?;
         let p = cpath(path);
         let mut st = zeroed_stat();
-        // SAFETY: a live path and a writable stat.
+        // SAFETY: the contract; a live path and a writable stat.
         check(unsafe { f(self.opaque, &p, &mut st) })?;
         Ok(st)
     }
@@ -268,7 +270,7 @@ impl CVtable {
         let f = self.ops.get_st_gen?;
         let p = cpath(path);
         let mut gen = 0u64;
-        // SAFETY: a live path and a writable u64.
+        // SAFETY: the contract; a live path and a writable u64.
         let r = unsafe { f(self.opaque, &p, mode, &mut gen) };
         Some(check(r).map(|()| gen))
     }
@@ -281,7 +283,7 @@ impl CVtable {
         let mut size = READLINK_FIRST;
         loop {
             let mut buf = vec![0u8; size];
-            // SAFETY: a live path and `size` writable bytes.
+            // SAFETY: the contract; a live path and `size` writable bytes.
             let r = unsafe { f(self.opaque, &p, buf.as_mut_ptr().cast(), size) };
             let n = check_len(r, size)?;
             if n < size {
@@ -302,7 +304,7 @@ impl CVtable {
         let p = cpath(path);
         // SAFETY: statfs is plain integers; all-zero is a valid value.
         let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-        // SAFETY: a live path and a writable statfs.
+        // SAFETY: the contract; a live path and a writable statfs.
         check(unsafe { f(self.opaque, &p, &mut st) })?;
         Ok(st)
     }
@@ -311,7 +313,7 @@ impl CVtable {
     pub(crate) fn chmod(&self, path: &[u8], cred: &QrsP9Cred) -> Result<()> {
         let f = req(self.ops.chmod)?;
         let p = cpath(path);
-        // SAFETY: a live path and cred.
+        // SAFETY: the contract; a live path and cred.
         check(unsafe { f(self.opaque, &p, cred) })
     }
 
@@ -319,7 +321,7 @@ impl CVtable {
     pub(crate) fn chown(&self, path: &[u8], cred: &QrsP9Cred) -> Result<()> {
         let f = req(self.ops.chown)?;
         let p = cpath(path);
-        // SAFETY: a live path and cred.
+        // SAFETY: the contract; a live path and cred.
         check(unsafe { f(self.opaque, &p, cred) })
     }
 
@@ -327,7 +329,7 @@ impl CVtable {
     pub(crate) fn utimensat(&self, path: &[u8], times: &[timespec; 2]) -> Result<()> {
         let f = req(self.ops.utimensat)?;
         let p = cpath(path);
-        // SAFETY: a live path and two timespecs.
+        // SAFETY: the contract; a live path and two timespecs.
         check(unsafe { f(self.opaque, &p, times.as_ptr()) })
     }
 
@@ -335,7 +337,7 @@ impl CVtable {
     pub(crate) fn truncate(&self, path: &[u8], size: i64) -> Result<()> {
         let f = req(self.ops.truncate)?;
         let p = cpath(path);
-        // SAFETY: a live path.
+        // SAFETY: the contract; a live path.
         check(unsafe { f(self.opaque, &p, size) })
     }
 
@@ -344,7 +346,7 @@ impl CVtable {
         let f = req(self.ops.mknod)?;
         let d = cpath(dir);
         with_name(name, |n| {
-            // SAFETY: a live path, NUL-terminated name and cred.
+            // SAFETY: the contract; a live path, NUL-terminated name and cred.
             check(unsafe { f(self.opaque, &d, n.as_ptr(), cred) })
         })
     }
@@ -354,7 +356,7 @@ impl CVtable {
         let f = req(self.ops.mkdir)?;
         let d = cpath(dir);
         with_name(name, |n| {
-            // SAFETY: a live path, NUL-terminated name and cred.
+            // SAFETY: the contract; a live path, NUL-terminated name and cred.
             check(unsafe { f(self.opaque, &d, n.as_ptr(), cred) })
         })
     }
@@ -371,8 +373,8 @@ impl CVtable {
         let d = cpath(dir);
         with_name(target, |t| {
             with_name(name, |n| {
-                // SAFETY: NUL-terminated target and name, a live path and
-                // cred.
+                // SAFETY: the contract; NUL-terminated target and name, a live
+                // path and cred.
                 check(unsafe { f(self.opaque, t.as_ptr(), &d, n.as_ptr(), cred) })
             })
         })
@@ -383,7 +385,7 @@ impl CVtable {
         let f = req(self.ops.link)?;
         let (t, d) = (cpath(target), cpath(dir));
         with_name(name, |n| {
-            // SAFETY: live paths and a NUL-terminated name.
+            // SAFETY: the contract; live paths and a NUL-terminated name.
             check(unsafe { f(self.opaque, &t, &d, n.as_ptr()) })
         })
     }
@@ -400,7 +402,7 @@ impl CVtable {
         let (od, nd) = (cpath(olddir), cpath(newdir));
         with_name(oldname, |on| {
             with_name(newname, |nn| {
-                // SAFETY: live paths and NUL-terminated names.
+                // SAFETY: the contract; live paths and NUL-terminated names.
                 check(unsafe { f(self.opaque, &od, on.as_ptr(), &nd, nn.as_ptr()) })
             })
         })
@@ -411,7 +413,7 @@ impl CVtable {
         let f = req(self.ops.unlinkat)?;
         let d = cpath(dir);
         with_name(name, |n| {
-            // SAFETY: a live path and a NUL-terminated name.
+            // SAFETY: the contract; a live path and a NUL-terminated name.
             check(unsafe { f(self.opaque, &d, n.as_ptr(), flags) })
         })
     }
@@ -420,7 +422,7 @@ impl CVtable {
     pub(crate) fn remove(&self, path: &[u8]) -> Option<Result<()>> {
         let f = self.ops.remove?;
         let p = cpath(path);
-        // SAFETY: a live path.
+        // SAFETY: the contract; a live path.
         Some(check(unsafe { f(self.opaque, &p) }))
     }
 
@@ -443,7 +445,7 @@ impl CVtable {
     pub(crate) fn open(self: &Arc<Self>, path: &[u8], flags: c_int) -> Result<CHandle> {
         let f = req(self.ops.open)?;
         let p = cpath(path);
-        // SAFETY: a live path and a writable handle slot.
+        // SAFETY: the contract; a live path and a writable handle slot.
         self.open_state(false, |h| unsafe { f(self.opaque, &p, flags, h) })
     }
 
@@ -451,7 +453,7 @@ impl CVtable {
     pub(crate) fn opendir(self: &Arc<Self>, path: &[u8]) -> Result<CHandle> {
         let f = req(self.ops.opendir)?;
         let p = cpath(path);
-        // SAFETY: a live path and a writable handle slot.
+        // SAFETY: the contract; a live path and a writable handle slot.
         self.open_state(true, |h| unsafe { f(self.opaque, &p, h) })
     }
 
@@ -466,8 +468,8 @@ impl CVtable {
         let f = req(self.ops.open2)?;
         let d = cpath(dir);
         with_name(name, |n| {
-            // SAFETY: a live path, NUL-terminated name, cred and a
-            // writable handle slot.
+            // SAFETY: the contract; a live path, NUL-terminated name, cred and
+            // a writable handle slot.
             self.open_state(false, |h| unsafe {
                 f(self.opaque, &d, n.as_ptr(), flags, cred, h)
             })
@@ -488,8 +490,8 @@ impl CVtable {
         let iov =
             unsafe { std::slice::from_raw_parts(bufs.as_mut_ptr().cast::<iovec>(), bufs.len()) };
         vectored(iov, offset, |v, cnt, off| {
-            // SAFETY: `cnt` iovecs over the caller's writable buffers, and
-            // the handle's open state.
+            // SAFETY: the contract; `cnt` iovecs over the caller's writable
+            // buffers, and the handle's open state.
             unsafe { f(self.opaque, h.raw, v, cnt, off) }
         })
     }
@@ -501,8 +503,8 @@ impl CVtable {
         // on Unix); pwritev only reads through it.
         let iov = unsafe { std::slice::from_raw_parts(bufs.as_ptr().cast::<iovec>(), bufs.len()) };
         vectored(iov, offset, |v, cnt, off| {
-            // SAFETY: `cnt` iovecs over the caller's buffers, and the
-            // handle's open state.
+            // SAFETY: the contract; `cnt` iovecs over the caller's buffers, and
+            // the handle's open state.
             unsafe { f(self.opaque, h.raw, v, cnt, off) }
         })
     }
@@ -511,7 +513,7 @@ impl CVtable {
     pub(crate) fn fsync(&self, h: &CHandle, datasync: bool) -> Result<()> {
         let f = req(self.ops.fsync)?;
         let (is_dir, datasync) = (c_int::from(h.dir), c_int::from(datasync));
-        // SAFETY: the handle's open state.
+        // SAFETY: the contract; the handle's open state.
         check(unsafe { f(self.opaque, h.raw, is_dir, datasync) })
     }
 
@@ -528,8 +530,8 @@ impl CVtable {
         let off = i64::try_from(offset).map_err(|_| EINVAL)?;
         let mut ctx = EmitCtx::new(each);
         let emit: QrsP9DirentFn = emit_dirent;
-        // SAFETY: the handle's open state; `ctx` outlives the call and is
-        // used only by `emit_dirent`, on this thread, during it.
+        // SAFETY: the contract; the handle's open state; `ctx` outlives the
+        // call and is used only by `emit_dirent`, on this thread, during it.
         let r = unsafe {
             f(
                 self.opaque,
@@ -552,8 +554,8 @@ impl CVtable {
         let p = cpath(path);
         let (ptr, max) = out_buffer(buf);
         with_name(name, |n| {
-            // SAFETY: a live path, a NUL-terminated name, and `buf.len()`
-            // writable bytes (or NULL, 0: a size query).
+            // SAFETY: the contract; a live path, a NUL-terminated name, and
+            // `buf.len()` writable bytes (or NULL, 0: a size query).
             let r = unsafe { f(self.opaque, &p, n.as_ptr(), ptr, buf.len()) };
             check_len(r, max)
         })
@@ -565,7 +567,8 @@ impl CVtable {
         let f = self.ops.llistxattr.ok_or(EOPNOTSUPP)?;
         let p = cpath(path);
         let (ptr, max) = out_buffer(buf);
-        // SAFETY: a live path and `buf.len()` writable bytes (or NULL, 0).
+        // SAFETY: the contract; a live path and `buf.len()` writable bytes (or
+        // NULL, 0).
         let r = unsafe { f(self.opaque, &p, ptr, buf.len()) };
         check_len(r, max)
     }
@@ -584,7 +587,8 @@ impl CVtable {
         let flags = c_int::try_from(flags).map_err(|_| EINVAL)?;
         let (v, len) = (value.as_ptr().cast(), value.len());
         with_name(name, |n| {
-            // SAFETY: a live path, a NUL-terminated name and `value`.
+            // SAFETY: the contract; a live path, a NUL-terminated name and
+            // `value`.
             check(unsafe { f(self.opaque, &p, n.as_ptr(), v, len, flags) })
         })
     }
@@ -593,14 +597,14 @@ impl CVtable {
     pub(crate) fn lremovexattr(&self, path: &[u8], name: &[u8]) -> Result<()> {
         let f = self.ops.lremovexattr.ok_or(EOPNOTSUPP)?;
         let p = cpath(path);
-        // SAFETY: a live path and a NUL-terminated name.
+        // SAFETY: the contract; a live path and a NUL-terminated name.
         with_name(name, |n| check(unsafe { f(self.opaque, &p, n.as_ptr()) }))
     }
 
     /// `lock` on `h`; `None` without one.
     pub(crate) fn lock(&self, h: &CHandle, lock: &QrsP9Lock) -> Option<Result<LockStatus>> {
         let f = self.ops.lock?;
-        // SAFETY: the handle's open state and a live lock.
+        // SAFETY: the contract; the handle's open state and a live lock.
         Some(match unsafe { f(self.opaque, h.raw, lock) } {
             1 => Ok(LockStatus::Blocked),
             r => check(r).map(|()| LockStatus::Success),
@@ -611,7 +615,7 @@ impl CVtable {
     pub(crate) fn getlock(&self, h: &CHandle, lock: &QrsP9Lock) -> Option<Result<QrsP9Lock>> {
         let f = self.ops.getlock?;
         let mut l = *lock;
-        // SAFETY: the handle's open state and a writable lock.
+        // SAFETY: the contract; the handle's open state and a writable lock.
         let r = unsafe { f(self.opaque, h.raw, &mut l) };
         Some(check(r).map(|()| l))
     }
@@ -621,7 +625,7 @@ impl CVtable {
     pub(crate) fn fstat(&self, h: &CHandle) -> Option<std::result::Result<stat, (Errno, stat)>> {
         let f = self.ops.fstat?;
         let mut st = zeroed_stat();
-        // SAFETY: the handle's open state and a writable stat.
+        // SAFETY: the contract; the handle's open state and a writable stat.
         let r = unsafe { f(self.opaque, h.raw, c_int::from(h.dir), &mut st) };
         Some(check(r).map(|()| st).map_err(|e| (e, st)))
     }
