@@ -226,10 +226,10 @@ impl CVtable {
         // NUL-terminated, and `out` writable for `out.len()` bytes, as the
         // function expects.
         let r = unsafe { f(self.opaque, dir, name.as_ptr(), out.as_mut_ptr(), out.len()) };
-        if r == -(libc::ENAMETOOLONG as isize) {
-            return Ok(None);
+        match check_len(r, out.len()) {
+            Err(ENAMETOOLONG) => Ok(None),
+            r => r.map(Some),
         }
-        check_len(r, out.len()).map(Some)
     }
 
     /// `name_to_path`: the path of `name` in `dir` (`None`: the root, with
