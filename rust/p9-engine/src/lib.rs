@@ -11,7 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod backend;
-pub mod dotu;
+pub mod convert;
 pub mod fid;
 pub mod hash;
 pub mod host;

@@ -20,14 +20,10 @@ use p9_wire::{
 };
 
 use crate::backend::{Attr, Backend, Cred, Lock, LockStatus, Renamed, SetAttr};
-use crate::dotu::{self, CreateKind};
+use crate::convert::{self, CreateKind, O_CREAT, O_EXCL, S_IFDIR, S_IFLNK, S_IFMT};
 use crate::qid::MultiDevs;
 use crate::server::{ReplyBuffers, Request, Server, Session};
 use crate::state::{Fid, FidState, Handle, Open, OpenRef, Xattr, XattrSlot};
-
-/// `O_CREAT`, `O_EXCL` (Linux).
-const O_CREAT: i32 = 0o100;
-const O_EXCL: i32 = 0o200;
 
 /// A fid of this server.
 pub(crate) type FidOf<B> = Fid<<B as Backend>::Node, <B as Backend>::Handle>;
@@ -43,11 +39,6 @@ pub(crate) enum Reply {
     Msg(Rmessage<'static>),
     Written(usize),
 }
-
-/// `S_IFMT` and the types it selects (Linux).
-const S_IFMT: u32 = 0o170000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFLNK: u32 = 0o120000;
 
 /// The largest reply a bulk request (Tread, Treaddir) of `count` bytes
 /// can have: the 11-byte header and the data, within msize.
@@ -141,10 +132,10 @@ impl<B: Backend> Server<B> {
                 wnames,
             } => self.walk(req, tag, session, fid, newfid, &wnames, out),
             Tmessage::Lopen { fid, flags } => {
-                self.open(req, session, fid, dotu::dotl_open_flags(flags), true)
+                self.open(req, session, fid, convert::dotl_open_flags(flags), true)
             }
             Tmessage::Open { fid, mode } => {
-                self.open(req, session, fid, dotu::omode_flags(mode), false)
+                self.open(req, session, fid, convert::omode_flags(mode), false)
             }
             Tmessage::Lcreate {
                 fid,
@@ -153,7 +144,7 @@ impl<B: Backend> Server<B> {
                 mode,
                 gid,
             } => {
-                let flags = dotu::dotl_open_flags(flags) | O_CREAT;
+                let flags = convert::dotl_open_flags(flags) | O_CREAT;
                 self.lcreate(req, session, fid, name.as_bytes(), flags, mode, gid)
             }
             Tmessage::Create {
@@ -191,7 +182,7 @@ impl<B: Backend> Server<B> {
                 self.check_writable()?;
                 let dir = self.fids.get(dfid)?;
                 let (dnode, cred) = (dir.node(), Cred { uid: dir.uid, gid });
-                let rdev = dotu::makedev(major, minor);
+                let rdev = convert::makedev(major, minor);
                 let attr = self.offload(req, || {
                     self.backend
                         .mknod(&dnode, name.as_bytes(), mode, rdev, &cred)
@@ -306,9 +297,9 @@ impl<B: Backend> Server<B> {
                     Ok((attr, gen))
                 })?;
                 let qid = self.qid(&attr)?;
-                let mut st = dotu::getattr_of(&attr, qid, gen);
+                let mut st = convert::getattr_of(&attr, qid, gen);
                 // 9p.c reports the I/O size a client should use here.
-                st.blksize = dotu::dotl_blksize(session.msize, attr.blksize);
+                st.blksize = convert::dotl_blksize(session.msize, attr.blksize);
                 // Encoded here: the reply is large, and moving it out
                 // through the callers costs more than the encoding.
                 self.encode_reply(tag, session, &Rmessage::Getattr(st), out)
@@ -319,8 +310,8 @@ impl<B: Backend> Server<B> {
                 let f = self.fids.get(fid).map_err(|_| EINVAL)?;
                 let node = f.node();
                 let handle = f.handle().and_then(|o| o.handle);
-                let mut set = dotu::setattr_from_wire(&attr);
-                if dotu::setattr_ctime_only(&attr) {
+                let mut set = convert::setattr_from_wire(&attr);
+                if convert::setattr_ctime_only(&attr) {
                     // 9p.c: chown(-1, -1), which changes nothing but ctime.
                     set.uid = Some(u32::MAX);
                     set.gid = Some(u32::MAX);
@@ -446,7 +437,7 @@ impl<B: Backend> Server<B> {
                     let name = self.backend.name(&node).unwrap_or_default();
                     Ok((attr, ext, name))
                 })?;
-                let stat = dotu::stat_of(&attr, self.qid(&attr)?, &name, &ext);
+                let stat = convert::stat_of(&attr, self.qid(&attr)?, &name, &ext);
                 m(Rmessage::Stat { stat })
             }
             Tmessage::Wstat { fid, stat } => self.wstat(req, fid, stat),
@@ -459,15 +450,15 @@ impl<B: Backend> Server<B> {
     /// clear the set-user-ID bit, and the set-group-ID bit when
     /// group-execute is set, of a regular file.
     fn clear_set_id(&self, node: &B::Node, h: &B::Handle) -> Result<(), Errno> {
-        const SUID: u32 = libc::S_ISUID;
-        const SGID_GX: u32 = libc::S_ISGID | libc::S_IXGRP;
+        const SUID: u32 = convert::S_ISUID;
+        const SGID_GX: u32 = convert::S_ISGID | convert::S_IXGRP;
         let mode = self.backend.fstat(node, h)?.mode;
-        if mode & libc::S_IFMT != libc::S_IFREG {
+        if mode & S_IFMT != convert::S_IFREG {
             return Ok(());
         }
         let mut clear = mode & SUID;
         if mode & SGID_GX == SGID_GX {
-            clear |= libc::S_ISGID;
+            clear |= convert::S_ISGID;
         }
         if clear == 0 {
             return Ok(());
@@ -661,7 +652,7 @@ impl<B: Backend> Server<B> {
         if !f.state().is_none() {
             return Err(EINVAL);
         }
-        if self.config.readonly && dotu::open_flags_write(flags) {
+        if self.config.readonly && convert::open_flags_write(flags) {
             return Err(EROFS);
         }
         let node = f.node();
@@ -702,7 +693,7 @@ impl<B: Backend> Server<B> {
         }
         let open = Open {
             handle: Some(handle),
-            flags: flags & !(O_CREAT | O_EXCL | dotu::O_TRUNC),
+            flags: flags & !(O_CREAT | O_EXCL | convert::O_TRUNC),
             // 9p.c: the host did the O_EXCL check; such a file is never
             // reclaimed.
             reclaimable: flags & O_EXCL == 0,
@@ -779,7 +770,7 @@ impl<B: Backend> Server<B> {
         if !f.state().is_none() {
             return Err(EINVAL);
         }
-        let kind = dotu::create_kind(perm, extension.as_bytes())?;
+        let kind = convert::create_kind(perm, extension.as_bytes())?;
         let link_target = match &kind {
             CreateKind::Link(target) => Some(self.fids.get(*target).map_err(|_| EINVAL)?.node()),
             _ => None,
@@ -789,8 +780,8 @@ impl<B: Backend> Server<B> {
             uid: f.uid,
             gid: u32::MAX,
         };
-        let flags = dotu::omode_flags(omode) | O_CREAT;
-        let perm_bits = dotu::create_mode(perm, &kind);
+        let flags = convert::omode_flags(omode) | O_CREAT;
+        let perm_bits = convert::create_mode(perm, &kind);
         let (node, handle, attr, iounit) = self.offload(req, || {
             let file =
                 match &kind {
@@ -1094,10 +1085,10 @@ impl<B: Backend> Server<B> {
                     let child = self.backend.walk(&node, &[&name])?.pop().ok_or(ENOENT)?;
                     self.backend.readlink(&child.0)?
                 } else {
-                    dotu::stat_extension(&attr)
+                    convert::stat_extension(&attr)
                 };
                 let qid = self.qid(&attr)?;
-                let stat = dotu::stat_of(&attr, qid, &name, &ext);
+                let stat = convert::stat_of(&attr, qid, &name, &ext);
                 match reply.push(&stat) {
                     Ok(Fit::Added) => next = after,
                     _ => break,
@@ -1198,7 +1189,7 @@ impl<B: Backend> Server<B> {
         let handle = f.handle().and_then(|o| o.handle);
         let renamed = self.offload(req, || {
             let attr = self.backend.getattr(&node)?;
-            let changes = dotu::wstat_changes(&stat, attr.mode)?;
+            let changes = convert::wstat_changes(&stat, attr.mode)?;
             self.backend
                 .setattr(&node, handle.as_deref().map(|h| &h.h), &changes.set)?;
             let renamed = match changes.rename_to {
@@ -1236,7 +1227,7 @@ impl<B: Backend> Server<B> {
         if attr.mode & S_IFMT == S_IFLNK {
             self.backend.readlink(node)
         } else {
-            Ok(dotu::stat_extension(attr))
+            Ok(convert::stat_extension(attr))
         }
     }
 
