@@ -22,7 +22,7 @@ use p9_wire::consts::qid_type;
 use p9_wire::errno::{Errno, ENFILE, ENODEV};
 use p9_wire::types::Qid;
 
-use crate::convert::{S_IFDIR, S_IFLNK, S_IFMT};
+use crate::convert::linux::{S_IFDIR, S_IFLNK, S_IFMT};
 use crate::hash::FastMap;
 
 /// How files on other devices than the export root are handled
