@@ -8,15 +8,24 @@
 //! same code runs in coroutine mode (QEMU: the request's coroutine suspends
 //! while a worker makes the call) and in thread mode (the call is inline on
 //! the request's pool thread).
+//!
+//! Layers, each using only those below it: the [`server`] (request
+//! lifecycle: tags, Tflush, Tversion, reply buffers, stats) dispatches to
+//! the operations (`ops`, one function per message, by family), which work
+//! on the file-system state (`fs`: backend, config, fids, qids) through a
+//! per-request context.
 #![warn(missing_docs)]
 
 pub mod backend;
-pub mod dotu;
+pub mod config;
+pub mod convert;
 pub mod fid;
+mod fs;
 pub mod hash;
 pub mod host;
 mod ops;
 pub mod qid;
+mod request;
 pub mod server;
 mod state;
 

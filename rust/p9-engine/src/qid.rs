@@ -22,6 +22,7 @@ use p9_wire::consts::qid_type;
 use p9_wire::errno::{Errno, ENFILE, ENODEV};
 use p9_wire::types::Qid;
 
+use crate::convert::linux::{S_IFDIR, S_IFLNK, S_IFMT};
 use crate::hash::FastMap;
 
 /// How files on other devices than the export root are handled
@@ -51,10 +52,6 @@ pub struct FileId {
     /// `st_size`.
     pub size: i64,
 }
-
-const S_IFMT: u32 = 0o170000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFLNK: u32 = 0o120000;
 
 /// Devices that get a compact 15-bit index in remap mode.
 const REMAP_DEVICES: usize = 1 << 15;

@@ -29,8 +29,8 @@ pub const GEN: u64 = 0x5eed;
 
 // ----- the export directory -----
 
-/// The p9-client tests' setup, for its export directories.
-#[path = "../../../p9-client/tests/common/mod.rs"]
+/// The engine tests' setup, for its export directories.
+#[path = "../../../p9-engine/tests/common/mod.rs"]
 mod p9_client_common;
 
 /// A fresh directory on tmpfs (user xattrs work there), removed on drop.

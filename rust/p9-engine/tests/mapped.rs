@@ -118,7 +118,7 @@ fn mapped_xattr_over_the_wire() {
         .mknod(root, "c", libc::S_IFCHR | 0o620, 4, 5, GID)
         .unwrap();
     assert_eq!(q.typ, 0);
-    let dev = p9_engine::dotu::makedev(4, 5);
+    let dev = p9_engine::convert::makedev(4, 5);
     let cf = walk(&c, root, "c").unwrap();
     let st = c.getattr(cf, getattr::BASIC).unwrap();
     assert_eq!((st.mode, st.rdev), (libc::S_IFCHR | 0o620, dev));
