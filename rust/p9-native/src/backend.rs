@@ -39,10 +39,10 @@ use p9_engine::backend::{
     Time,
 };
 use p9_wire::consts::lock_type;
-use p9_wire::errno::Errno as WireErrno;
 use p9_wire::types::StatFs as WireStatFs;
 
 use crate::budget::{HandleToken, Held};
+use crate::errno;
 use crate::open::{create_file_stat, open_known};
 use crate::tree::{Rec, Tree};
 use crate::{
@@ -50,16 +50,6 @@ use crate::{
     setlk, stat, stat_at, statfs, truncate, unlinkat, utimes, DirReader, Errno, LockType, Node,
     SecurityModel, SetTime, Stat, Timespec,
 };
-
-/// The layer's errno as the engine's (both are positive Linux values).
-fn werr(e: Errno) -> WireErrno {
-    WireErrno(u32::try_from(e.0).unwrap_or(libc::EIO as u32))
-}
-
-/// Shorthand: run a layer call and convert its error.
-fn w<T>(r: crate::Result<T>) -> Result<T> {
-    r.map_err(werr)
-}
 
 fn time(t: Timespec) -> Time {
     Time {
@@ -199,7 +189,7 @@ impl NativeHandle {
     fn file(&self) -> Result<BorrowedFd<'_>> {
         match &self.kind {
             HandleKind::File(fd) => Ok(fd.as_fd()),
-            HandleKind::Dir(_) => Err(werr(Errno(libc::EISDIR))),
+            HandleKind::Dir(_) => Err(errno::EISDIR),
         }
     }
 
@@ -313,8 +303,8 @@ impl NativeBackend {
 
     /// Attributes of `rec`'s file, through its descriptor.
     fn stat_of(&self, rec: &Arc<Rec>) -> Result<Stat> {
-        let h = w(self.tree.node(rec))?;
-        w(self.guest_stat(rec, w(stat(&h))?))
+        let h = self.tree.node(rec)?;
+        self.guest_stat(rec, stat(&h)?)
     }
 
     /// One walk step from `cur`.
@@ -326,17 +316,17 @@ impl NativeBackend {
             // moves it); the root's is the root.
             b".." => {
                 if !cur.rec.is_dir() {
-                    return Err(werr(Errno(libc::ENOTDIR)));
+                    return Err(errno::ENOTDIR);
                 }
-                match w(cur.rec.entry())? {
+                match cur.rec.entry()? {
                     None => Arc::clone(&cur.rec),
                     Some((parent, _)) => parent,
                 }
             }
             _ => {
-                w(self.model.check_name(name))?;
-                let (rec, st) = w(self.tree.lookup(&cur.rec, name))?;
-                let st = w(self.guest_stat(&rec, st))?;
+                self.model.check_name(name)?;
+                let (rec, st) = self.tree.lookup(&cur.rec, name)?;
+                let st = self.guest_stat(&rec, st)?;
                 return Ok((NativeNode { rec }, attr_of(&st)));
             }
         };
@@ -351,11 +341,11 @@ impl NativeBackend {
     /// nothing outside the export).
     fn openable(&self, rec: &Arc<Rec>) -> Result<Arc<Held>> {
         match self.tree.verified(rec) {
-            Err(e @ Errno(libc::ENOENT | libc::ESTALE)) => match rec.cached() {
+            Err(e @ (errno::ENOENT | errno::ESTALE)) => match rec.cached() {
                 Some(h) if stat(&h).is_ok_and(|st| st.nlink == 0) => Ok(h),
-                _ => Err(werr(e)),
+                _ => Err(e),
             },
-            r => w(r),
+            r => r,
         }
     }
 
@@ -365,16 +355,16 @@ impl NativeBackend {
     /// for the export root (what the kernel says for `.`: `EINVAL` to
     /// unlink, `EBUSY` to rename).  The check and the use of the name are
     /// two calls, as in QEMU.
-    fn entry_of(&self, node: &NativeNode, at_root: i32) -> Result<Place> {
-        let Some((dir, name)) = w(node.rec.entry())? else {
-            return Err(werr(Errno(at_root)));
+    fn entry_of(&self, node: &NativeNode, at_root: Errno) -> Result<Place> {
+        let Some((dir, name)) = node.rec.entry()? else {
+            return Err(at_root);
         };
         // The file itself, held across the check.
-        let _own = w(self.tree.node(&node.rec))?;
-        let d = w(self.tree.verified(&dir))?;
-        let cur = w(stat_at(&*d, &name))?;
+        let _own = self.tree.node(&node.rec)?;
+        let d = self.tree.verified(&dir)?;
+        let cur = stat_at(&*d, &name)?;
         if !node.rec.is(&cur) {
-            return Err(werr(Errno(libc::ESTALE)));
+            return Err(errno::ESTALE);
         }
         Ok(Place {
             dir,
@@ -447,7 +437,7 @@ impl Backend for NativeBackend {
     /// `stat` of the open handle's descriptor (works for open-but-unlinked
     /// files, as 9p.c's `fstat`).
     fn fstat(&self, _node: &NativeNode, handle: &NativeHandle) -> Result<Attr> {
-        let st = w(handle.with_fd(|fd| self.guest_fstat(&handle.rec, fd, stat(fd)?)))?;
+        let st = handle.with_fd(|fd| self.guest_fstat(&handle.rec, fd, stat(fd)?))?;
         Ok(attr_of(&st))
     }
 
@@ -461,8 +451,8 @@ impl Backend for NativeBackend {
             return Ok(0);
         }
         match attr.mode & libc::S_IFMT {
-            libc::S_IFREG | libc::S_IFDIR => w(generation(&*w(self.tree.node(&node.rec))?)),
-            _ => Err(werr(Errno(libc::ENOTTY))),
+            libc::S_IFREG | libc::S_IFDIR => generation(&*self.tree.node(&node.rec)?),
+            _ => Err(errno::ENOTTY),
         }
     }
 
@@ -487,19 +477,19 @@ impl Backend for NativeBackend {
             return self.setattr_mapped(node, handle, set);
         }
         let Some(h) = handle else {
-            let n = w(self.tree.node(&node.rec))?;
+            let n = self.tree.node(&node.rec)?;
             if let Some(size) = set.size {
-                w(truncate(&n, size))?;
+                truncate(&n, size)?;
             }
-            return w(set_attrs(n.as_fd(), set));
+            return set_attrs(n.as_fd(), set);
         };
         if let Some(size) = set.size {
             match &h.kind {
-                HandleKind::File(fd) => w(ftruncate(fd, size))?,
-                HandleKind::Dir(_) => return Err(werr(Errno(libc::EISDIR))),
+                HandleKind::File(fd) => ftruncate(fd, size)?,
+                HandleKind::Dir(_) => return Err(errno::EISDIR),
             }
         }
-        w(h.with_fd(|fd| set_attrs(fd, set)))
+        h.with_fd(|fd| set_attrs(fd, set))
     }
 
     /// Opens with [`open`](crate::open()) (flags sanitised; special files `ENXIO`,
@@ -512,11 +502,11 @@ impl Backend for NativeBackend {
     /// up and this backend holds its share of open handles.
     fn open(&self, node: &NativeNode, flags: i32) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
-        let token = w(HandleToken::take(self.tree.account()))?;
+        let token = HandleToken::take(self.tree.account())?;
         // The record knows its file's type and identity (the descriptor
         // is that file: `openable` checked).
         let rec = &node.rec;
-        let fd = w(open_known(&held, rec.kind(), rec.dev(), rec.ino(), flags))?;
+        let fd = open_known(&held, rec.kind(), rec.dev(), rec.ino(), flags)?;
         let kind = if rec.is_dir() {
             HandleKind::Dir(DirState::new(DirReader::from_fd(fd)))
         } else {
@@ -528,15 +518,15 @@ impl Backend for NativeBackend {
     /// As [`Backend::open`], for reading a directory.
     fn opendir(&self, node: &NativeNode) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
-        let token = w(HandleToken::take(self.tree.account()))?;
+        let token = HandleToken::take(self.tree.account())?;
         let rec = &node.rec;
-        let fd = w(open_known(
+        let fd = open_known(
             &held,
             rec.kind(),
             rec.dev(),
             rec.ino(),
             libc::O_RDONLY | libc::O_DIRECTORY,
-        ))?;
+        )?;
         let reader = DirReader::from_fd(fd);
         Ok(self.handle(HandleKind::Dir(DirState::new(reader)), &node.rec, token))
     }
@@ -552,16 +542,16 @@ impl Backend for NativeBackend {
         mode: u32,
         cred: &Cred,
     ) -> Result<(NativeNode, NativeHandle, Attr)> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
-        let token = w(HandleToken::take(self.tree.account()))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
+        let token = HandleToken::take(self.tree.account())?;
         let host_mode = self.model.host_file_mode(mode & 0o7777);
-        let (node, fd, mut st) = w(create_file_stat(&d, name, flags, host_mode))?;
+        let (node, fd, mut st) = create_file_stat(&d, name, flags, host_mode)?;
         let mode = (mode & 0o7777) | libc::S_IFREG;
         let cur = (st.mode, st.uid, st.gid);
-        let chowned = w(self
+        let chowned = self
             .model
-            .finish_create_known(&d, name, &node, cur, cred.uid, cred.gid, mode, None))?;
+            .finish_create_known(&d, name, &node, cur, cred.uid, cred.gid, mode, None)?;
         // What the owner and mode change did, without asking again (the
         // identity, type, size and times the qid is made of are the same);
         // the mapped models left the host file alone and overlay theirs.
@@ -576,31 +566,29 @@ impl Backend for NativeBackend {
             }
             st.mode = mode;
         }
-        let guest = w(self.new_stat(&d, name, &node, st))?;
+        let guest = self.new_stat(&d, name, &node, st)?;
         let (rec, _) = self.tree.adopt(&dir.rec, name, Held::new(node), &st);
         let handle = self.handle(HandleKind::File(fd), &rec, token);
         Ok((NativeNode { rec }, handle, attr_of(&guest)))
     }
 
     fn mkdir(&self, dir: &NativeNode, name: &[u8], mode: u32, cred: &Cred) -> Result<Attr> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
-        let node = w(mkdir(&d, name, self.model.host_dir_mode(mode & 0o7777)))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
+        let node = mkdir(&d, name, self.model.host_dir_mode(mode & 0o7777))?;
         let mode = mode | libc::S_IFDIR;
-        w(self
-            .model
-            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
+        self.model
+            .finish_create(&d, name, &node, cred.uid, cred.gid, mode)?;
         self.new_attr(&d, name, &node)
     }
 
     fn symlink(&self, dir: &NativeNode, name: &[u8], target: &[u8], cred: &Cred) -> Result<Attr> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
-        let node = w(self.model.symlink(&d, name, target))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
+        let node = self.model.symlink(&d, name, target)?;
         let mode = 0o777 | libc::S_IFLNK;
-        w(self
-            .model
-            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
+        self.model
+            .finish_create(&d, name, &node, cred.uid, cred.gid, mode)?;
         self.new_attr(&d, name, &node)
     }
 
@@ -612,29 +600,28 @@ impl Backend for NativeBackend {
         rdev: u64,
         cred: &Cred,
     ) -> Result<Attr> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
         let (host_mode, host_rdev) = self.model.host_mknod(mode, rdev);
-        let node = w(mknod(&d, name, host_mode, host_rdev))?;
-        w(self
-            .model
-            .finish_create_dev(&d, name, &node, cred.uid, cred.gid, mode, Some(rdev)))?;
+        let node = mknod(&d, name, host_mode, host_rdev)?;
+        self.model
+            .finish_create_dev(&d, name, &node, cred.uid, cred.gid, mode, Some(rdev))?;
         self.new_attr(&d, name, &node)
     }
 
     /// Links the file found at `target`'s place (so a file the host moved
     /// out of the export is not brought back in) into the directory.
     fn link(&self, target: &NativeNode, dir: &NativeNode, name: &[u8]) -> Result<()> {
-        w(self.model.check_name(name))?;
-        let t = w(self.tree.verified(&target.rec))?;
-        let d = w(self.tree.verified(&dir.rec))?;
-        w(link(&t, &d, name))?;
+        self.model.check_name(name)?;
+        let t = self.tree.verified(&target.rec)?;
+        let d = self.tree.verified(&dir.rec)?;
+        link(&t, &d, name)?;
         self.linked_meta(target, &d, name)
     }
 
     fn readlink(&self, node: &NativeNode) -> Result<Vec<u8>> {
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.readlink(&n))
+        let n = self.tree.node(&node.rec)?;
+        self.model.readlink(&n)
     }
 
     /// Renames between the directories found at their places, then moves
@@ -647,15 +634,15 @@ impl Backend for NativeBackend {
         newdir: &NativeNode,
         newname: &[u8],
     ) -> Result<()> {
-        w(self.model.check_name(oldname))?;
-        w(self.model.check_name(newname))?;
-        let o = w(self.tree.verified(&olddir.rec))?;
+        self.model.check_name(oldname)?;
+        self.model.check_name(newname)?;
+        let o = self.tree.verified(&olddir.rec)?;
         let n = if Arc::ptr_eq(&olddir.rec, &newdir.rec) {
             Arc::clone(&o)
         } else {
-            w(self.tree.verified(&newdir.rec))?
+            self.tree.verified(&newdir.rec)?
         };
-        w(renameat(&o, oldname, &n, newname))?;
+        renameat(&o, oldname, &n, newname)?;
         self.renamed_meta(&o, oldname, &n, newname)?;
         self.tree.moved(&olddir.rec, oldname, &newdir.rec, newname);
         Ok(())
@@ -670,17 +657,17 @@ impl Backend for NativeBackend {
         newdir: Option<&NativeNode>,
         newname: &[u8],
     ) -> Result<NativeNode> {
-        w(self.model.check_name(newname))?;
+        self.model.check_name(newname)?;
         let Place {
             dir, name, fd: d, ..
-        } = self.entry_of(node, libc::EBUSY)?;
+        } = self.entry_of(node, errno::EBUSY)?;
         let (newdir, n) = match newdir {
             Some(nd) if !Arc::ptr_eq(&nd.rec, &dir) => {
-                (Arc::clone(&nd.rec), w(self.tree.verified(&nd.rec))?)
+                (Arc::clone(&nd.rec), self.tree.verified(&nd.rec)?)
             }
             _ => (Arc::clone(&dir), Arc::clone(&d)),
         };
-        w(renameat(&d, &name, &n, newname))?;
+        renameat(&d, &name, &n, newname)?;
         self.renamed_meta(&d, &name, &n, newname)?;
         self.tree.moved(&dir, &name, &newdir, newname);
         Ok(node.clone())
@@ -696,10 +683,10 @@ impl Backend for NativeBackend {
     }
 
     fn unlink(&self, dir: &NativeNode, name: &[u8], rmdir: bool) -> Result<()> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
         self.unlinking_meta(&d, name, rmdir)?;
-        w(unlinkat(&d, name, rmdir))?;
+        unlinkat(&d, name, rmdir)?;
         self.unlinked_meta(&d, name);
         self.tree.removed(&dir.rec, name);
         Ok(())
@@ -716,9 +703,9 @@ impl Backend for NativeBackend {
             name,
             fd: d,
             st,
-        } = self.entry_of(node, libc::EINVAL)?;
+        } = self.entry_of(node, errno::EINVAL)?;
         self.unlinking_meta(&d, &name, st.is_dir())?;
-        w(unlinkat(&d, &name, st.is_dir()))?;
+        unlinkat(&d, &name, st.is_dir())?;
         self.unlinked_meta(&d, &name);
         self.tree.removed(&dir, &name);
         Ok(())
@@ -731,17 +718,17 @@ impl Backend for NativeBackend {
         offset: u64,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Result<usize> {
-        w(pread(handle.file()?, bufs, offset))
+        pread(handle.file()?, bufs, offset)
     }
 
     /// `EISDIR` on a directory handle.
     fn write(&self, handle: &NativeHandle, offset: u64, bufs: &[IoSlice<'_>]) -> Result<usize> {
-        w(pwrite(handle.file()?, bufs, offset))
+        pwrite(handle.file()?, bufs, offset)
     }
 
     /// Works on file and directory handles.
     fn fsync(&self, handle: &NativeHandle, datasync: bool) -> Result<()> {
-        w(handle.with_fd(|fd| fsync(fd, datasync)))
+        handle.with_fd(|fd| fsync(fd, datasync))
     }
 
     /// Checks first that the directory is still at its place beneath the
@@ -764,22 +751,22 @@ impl Backend for NativeBackend {
         sink: &mut dyn FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
         let HandleKind::Dir(dir) = &handle.kind else {
-            return Err(werr(Errno(libc::EBADF)));
+            return Err(errno::EBADF);
         };
-        let here = w(self.tree.verified(&handle.rec))?;
+        let here = self.tree.verified(&handle.rec)?;
         let mut guard = lock_dir(dir);
         let DirState { reader, at, buf } = &mut *guard;
         // Cookies are opaque: the u64 goes back to the i64 it came from.
         let offset = offset as i64;
         if at.take() != Some(offset) {
-            w(reader.seek(offset))?;
+            reader.seek(offset)?;
         }
         if buf.is_empty() {
             *buf = dirent_bufs().pop().unwrap_or_else(|| vec![0; DIRENT_BUF]);
         }
         let mut pos = offset;
         let mut delivered = false;
-        let fail = |e: WireErrno, delivered: bool| {
+        let fail = |e: Errno, delivered: bool| {
             if delivered {
                 Ok(())
             } else {
@@ -789,7 +776,7 @@ impl Backend for NativeBackend {
         loop {
             let batch = match reader.read_batch(buf) {
                 Ok(b) => b,
-                Err(e) => return fail(werr(e), delivered),
+                Err(e) => return fail(e, delivered),
             };
             let mut any = false;
             for e in batch {
@@ -801,7 +788,7 @@ impl Backend for NativeBackend {
                 let mut ino = e.ino;
                 let mut attr = None;
                 if e.name == b".." {
-                    let up = match w(self.dotdot(&handle.rec)) {
+                    let up = match self.dotdot(&handle.rec) {
                         Ok(up) => up,
                         Err(err) => return fail(err, delivered),
                     };
@@ -817,11 +804,11 @@ impl Backend for NativeBackend {
                         Ok(st) => {
                             match self.entry_stat(&handle.rec, &here, reader.as_fd(), e.name, st) {
                                 Ok(st) => attr = Some(attr_of(&st)),
-                                Err(err) => return fail(werr(err), delivered),
+                                Err(err) => return fail(err, delivered),
                             }
                         }
-                        Err(Errno(libc::ENOENT)) => continue,
-                        Err(err) => return fail(werr(err), delivered),
+                        Err(errno::ENOENT) => continue,
+                        Err(err) => return fail(err, delivered),
                     }
                 }
                 let entry = DirEntry {
@@ -851,35 +838,35 @@ impl Backend for NativeBackend {
     }
 
     fn statfs(&self, node: &NativeNode) -> Result<WireStatFs> {
-        w(statfs(&*w(self.tree.node(&node.rec))?))
+        statfs(&*self.tree.node(&node.rec)?)
     }
 
     /// Through [`SecurityModel::getxattr`] (`EOPNOTSUPP` for namespaces the
     /// model does not pass through).
     fn getxattr(&self, node: &NativeNode, name: &[u8], buf: &mut [u8]) -> Result<usize> {
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.getxattr(&n, name, buf))
+        let n = self.tree.node(&node.rec)?;
+        self.model.getxattr(&n, name, buf)
     }
 
     /// Through [`SecurityModel::listxattr`]: only the names the model
     /// passes through.
     fn listxattr(&self, node: &NativeNode, buf: &mut [u8]) -> Result<usize> {
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.listxattr(&n, buf))
+        let n = self.tree.node(&node.rec)?;
+        self.model.listxattr(&n, buf)
     }
 
     /// Through [`SecurityModel::setxattr`]; `flags` above `i32::MAX` are
     /// `EINVAL`.
     fn setxattr(&self, node: &NativeNode, name: &[u8], value: &[u8], flags: u32) -> Result<()> {
-        let flags = i32::try_from(flags).map_err(|_| werr(Errno(libc::EINVAL)))?;
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.setxattr(&n, name, value, flags))
+        let flags = i32::try_from(flags).map_err(|_| errno::EINVAL)?;
+        let n = self.tree.node(&node.rec)?;
+        self.model.setxattr(&n, name, value, flags)
     }
 
     /// Through [`SecurityModel::removexattr`].
     fn removexattr(&self, node: &NativeNode, name: &[u8]) -> Result<()> {
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.removexattr(&n, name))
+        let n = self.tree.node(&node.rec)?;
+        self.model.removexattr(&n, name)
     }
 
     /// An open file description lock ([`setlk`]) on the handle's
@@ -891,8 +878,8 @@ impl Backend for NativeBackend {
         let typ = lock_kind(lock.typ)?;
         match handle.with_fd(|fd| setlk(fd, typ, lock.start, lock.length)) {
             Ok(()) => Ok(LockStatus::Success),
-            Err(Errno(libc::EAGAIN)) => Ok(LockStatus::Blocked),
-            Err(e) => Err(werr(e)),
+            Err(errno::EAGAIN) => Ok(LockStatus::Blocked),
+            Err(e) => Err(e),
         }
     }
 
@@ -917,7 +904,7 @@ impl Backend for NativeBackend {
             LockType::Unlock => LockType::Write,
             typ => typ,
         };
-        let c = w(handle.with_fd(|fd| getlk(fd, typ, lock.start, lock.length)))?;
+        let c = handle.with_fd(|fd| getlk(fd, typ, lock.start, lock.length))?;
         Ok(c.map(|c| Lock {
             typ: match c.typ {
                 LockType::Read => lock_type::RDLCK,
@@ -973,6 +960,6 @@ fn lock_kind(typ: u8) -> Result<LockType> {
         lock_type::RDLCK => Ok(LockType::Read),
         lock_type::WRLCK => Ok(LockType::Write),
         lock_type::UNLCK => Ok(LockType::Unlock),
-        _ => Err(werr(Errno(libc::EINVAL))),
+        _ => Err(errno::EINVAL),
     }
 }

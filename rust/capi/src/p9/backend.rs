@@ -98,7 +98,7 @@ pub unsafe extern "C" fn qrs_p9_backend_native_new(
         let root = Path::new(OsStr::from_bytes(root.to_bytes()));
         match NativeBackend::new(root, model) {
             Ok(b) => into_handle(BackendKind::Native(b), out),
-            Err(e) => -e.0,
+            Err(e) => -(e.0 as i32),
         }
     })
 }
