@@ -280,7 +280,9 @@ impl NativeBackend {
     /// Finds files with the per-component `openat` walk (as on a kernel
     /// without `openat2`, or where a seccomp filter refuses it) even where
     /// `openat2` works: for tests of that path, which must be just as
-    /// escape-proof.
+    /// escape-proof.  A test hook: only with the cargo feature
+    /// `test-hooks`.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn force_openat_fallback(&mut self, on: bool) {
         self.tree.fallback = on;
     }

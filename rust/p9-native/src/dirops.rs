@@ -10,7 +10,7 @@ use std::os::fd::AsRawFd;
 
 use crate::errno::{self, cvt, Result};
 use crate::node::Node;
-use crate::resolve::{component, force_link_proc, lookup_c, NameUse};
+use crate::resolve::{component, link_fallback_forced, lookup_c, NameUse};
 
 /// Creates the directory `name` in `dir` (`Tmkdir`) and returns its node.
 ///
@@ -90,7 +90,7 @@ pub fn mknod(dir: &Node, name: &[u8], mode: libc::mode_t, rdev: libc::dev_t) -> 
 ///   links left, `EMLINK`, ...).
 pub fn link(target: &Node, dir: &Node, name: &[u8]) -> Result<()> {
     let c = component(name, NameUse::Create)?;
-    if !force_link_proc() {
+    if !link_fallback_forced() {
         // SAFETY: both strings are NUL-terminated and outlive the call;
         // the descriptors are live.
         let r = cvt(unsafe {

@@ -2,7 +2,6 @@
 //! Name validation and lookup of one component beneath a directory
 //! [`Node`], with `openat2(RESOLVE_BENEATH)` where the kernel has it.
 
-use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -112,11 +111,6 @@ const OPENAT2_NO: u8 = 2;
 /// Whether the kernel has `openat2`, probed once.
 static OPENAT2: AtomicU8 = AtomicU8::new(OPENAT2_UNKNOWN);
 
-thread_local! {
-    static FORCE_OPENAT: Cell<bool> = const { Cell::new(false) };
-    static FORCE_LINK_PROC: Cell<bool> = const { Cell::new(false) };
-}
-
 /// `struct open_how` of `<linux/openat2.h>` (libc's is `non_exhaustive`).
 #[repr(C)]
 struct OpenHow {
@@ -174,8 +168,25 @@ pub fn openat2_supported() -> bool {
 }
 
 fn use_openat2() -> bool {
-    !FORCE_OPENAT.with(Cell::get) && openat2_supported()
+    !openat_fallback_forced() && openat2_supported()
 }
+
+/// Without the test hooks (module `testing`) nothing forces the
+/// fallbacks, and the checks cost nothing.
+#[cfg(not(any(test, feature = "test-hooks")))]
+const fn openat_fallback_forced() -> bool {
+    false
+}
+
+/// Whether [`crate::link`] must skip `linkat(AT_EMPTY_PATH)`: never
+/// without the test hooks.
+#[cfg(not(any(test, feature = "test-hooks")))]
+pub(crate) const fn link_fallback_forced() -> bool {
+    false
+}
+
+#[cfg(any(test, feature = "test-hooks"))]
+pub(crate) use crate::testing::{link_fallback_forced, openat_fallback_forced};
 
 /// Opens the single, validated component `name` beneath `dir` with `flags`
 /// (which must include `O_NOFOLLOW`).  `openat2(RESOLVE_BENEATH |
@@ -387,35 +398,10 @@ pub fn parent(node: &Node, root: &Node) -> Result<Node> {
     Ok(Node::from_owned_fd(owned(fd)))
 }
 
-/// Whether [`crate::link`] must skip `linkat(AT_EMPTY_PATH)` (test hook).
-pub(crate) fn force_link_proc() -> bool {
-    FORCE_LINK_PROC.with(Cell::get)
-}
-
-/// Hooks for tests: they force the fallback code paths that the running
-/// kernel and privileges would otherwise not take.  Each setting affects
-/// only the calling thread, so tests running in parallel do not disturb
-/// each other.
-pub mod testing {
-    use super::{FORCE_LINK_PROC, FORCE_OPENAT};
-
-    /// With `true`, lookups on this thread use plain `openat` as on a
-    /// kernel without `openat2`.
-    pub fn force_openat_fallback(on: bool) {
-        FORCE_OPENAT.with(|c| c.set(on));
-    }
-
-    /// With `true`, [`crate::link`] on this thread skips
-    /// `linkat(fd, "", AT_EMPTY_PATH)` and uses the `/proc/self/fd` path,
-    /// as without `CAP_DAC_READ_SEARCH`.
-    pub fn force_link_fallback(on: bool) {
-        FORCE_LINK_PROC.with(|c| c.set(on));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
 
     #[test]
     fn component_errnos() {

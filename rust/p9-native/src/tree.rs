@@ -367,7 +367,8 @@ pub(crate) struct Tree {
     root_held: Arc<Held>,
     account: Arc<Account>,
     /// Find files with the per-component `openat` walk even where
-    /// `openat2` works.
+    /// `openat2` works (a test hook).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fallback: bool,
 }
 
@@ -382,8 +383,18 @@ impl Tree {
             root,
             root_held,
             account,
+            #[cfg(any(test, feature = "test-hooks"))]
             fallback: false,
         })
+    }
+
+    /// Whether files are found with the per-component `openat` walk even
+    /// where `openat2` works: only when a test asks.
+    fn fallback(&self) -> bool {
+        #[cfg(any(test, feature = "test-hooks"))]
+        return self.fallback;
+        #[cfg(not(any(test, feature = "test-hooks")))]
+        false
     }
 
     /// The export root's record.
@@ -483,7 +494,7 @@ impl Tree {
     /// [`open_path_beneath`] from the root; on `EMFILE`/`ENFILE` gives
     /// idle node descriptors back and tries once more.
     fn open_beneath_root(&self, comps: &[impl AsRef<[u8]>]) -> Result<Node> {
-        let open = || open_path_beneath(self.root_held.as_fd(), comps, self.fallback);
+        let open = || open_path_beneath(self.root_held.as_fd(), comps, self.fallback());
         let fd = match open() {
             Err(errno::EMFILE | errno::ENFILE) if budget::shed() => open(),
             r => r,
