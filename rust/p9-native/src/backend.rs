@@ -26,68 +26,39 @@
 //!   reader for `Treaddir`.
 //!
 //! Errors are the layer's raw Linux errnos, passed to the guest unchanged.
+//!
+//! The child modules: `place` finds a node's file (walk steps, checked
+//! places), `handle` holds open fids, `readdir` lists directories,
+//! `convert` translates the engine's types, `mapped` has the mapped
+//! models' hooks.
 
+mod convert;
+mod handle;
 mod mapped;
+mod place;
+mod readdir;
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use p9_engine::backend::{
-    Attr, Backend, Cred, DirEntry, Lock, LockStatus, Result, SetAttr, SetTime as EngineSetTime,
-    Time,
-};
+use p9_engine::backend::{Attr, Backend, Cred, DirEntry, Lock, LockStatus, Result, SetAttr};
 use p9_wire::consts::lock_type;
 use p9_wire::types::StatFs as WireStatFs;
+
+use convert::{attr_of, lock_kind, set_attrs};
+pub use handle::NativeHandle;
+use handle::{DirState, HandleKind};
 
 use crate::budget::{HandleToken, Held};
 use crate::errno;
 use crate::open::{create_file_stat, open_known};
 use crate::tree::{Rec, Tree};
 use crate::{
-    chmod, chown, fsync, ftruncate, generation, getlk, link, mkdir, mknod, pread, pwrite, renameat,
-    setlk, stat, stat_at, statfs, truncate, unlinkat, utimes, DirReader, Errno, LockType, Node,
-    SecurityModel, SetTime, Stat, Timespec,
+    fsync, ftruncate, generation, getlk, link, mkdir, mknod, pread, pwrite, renameat, setlk, stat,
+    statfs, truncate, unlinkat, DirReader, LockType, Node, SecurityModel, Stat,
 };
-
-fn time(t: Timespec) -> Time {
-    Time {
-        sec: t.sec,
-        nsec: t.nsec,
-    }
-}
-
-/// The engine's attributes from the layer's.
-fn attr_of(st: &Stat) -> Attr {
-    Attr {
-        dev: st.dev,
-        ino: st.ino,
-        mode: st.mode,
-        uid: st.uid,
-        gid: st.gid,
-        nlink: st.nlink,
-        rdev: st.rdev,
-        size: st.size,
-        blksize: st.blksize,
-        blocks: st.blocks,
-        atime: time(st.atime),
-        mtime: time(st.mtime),
-        ctime: time(st.ctime),
-        btime: st.btime.map(time),
-    }
-}
-
-fn set_time(t: EngineSetTime) -> SetTime {
-    match t {
-        EngineSetTime::Omit => SetTime::Omit,
-        EngineSetTime::Now => SetTime::Now,
-        EngineSetTime::At(t) => SetTime::At(Timespec {
-            sec: t.sec,
-            nsec: t.nsec,
-        }),
-    }
-}
 
 /// A file of the export as the engine holds it (one per fid): its record
 /// in the backend's tree (see the module documentation).  Cloning shares
@@ -95,118 +66,6 @@ fn set_time(t: EngineSetTime) -> SetTime {
 #[derive(Clone, Debug)]
 pub struct NativeNode {
     rec: Arc<Rec>,
-}
-
-/// An open file or directory (one per open fid), counted against the
-/// descriptor budget.  It needs no node descriptor of its own: `Tgetattr`
-/// and `Tsetattr` of an open fid go through the handle (so they work for
-/// open-but-unlinked files whatever the budget did to the node).
-#[derive(Debug)]
-pub struct NativeHandle {
-    kind: HandleKind,
-    rec: Arc<Rec>,
-    _token: HandleToken,
-}
-
-#[derive(Debug)]
-enum HandleKind {
-    /// A regular file opened for I/O.
-    File(OwnedFd),
-    /// A directory opened for reading; a mutex because `readdir` takes
-    /// `&Handle` and seeks.
-    Dir(Mutex<DirState>),
-}
-
-/// An open directory and where its descriptor is.
-struct DirState {
-    reader: DirReader,
-    /// The cookie the next `getdents64` continues from, when known: 0
-    /// when just opened, the last entry's `d_off` after a batch was taken
-    /// whole (the kernel leaves the position there), unchanged at the
-    /// end; `None` otherwise (a batch cut short, an error, a panic), so
-    /// the next readdir seeks.  A readdir from where the descriptor is
-    /// needs no `lseek`.
-    at: Option<i64>,
-    /// The `getdents64` buffer, taken at the first readdir (from
-    /// [`DIRENT_BUFS`] when one is there) and given back when closed.
-    buf: Vec<u8>,
-}
-
-/// `getdents64` buffers of closed directories, for the next ones (a
-/// Tlopen + Treaddir + Tclunk then costs no allocation and no zeroing).
-static DIRENT_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-
-/// Buffers kept in [`DIRENT_BUFS`].
-const DIRENT_BUFS_KEPT: usize = 8;
-
-fn dirent_bufs() -> MutexGuard<'static, Vec<Vec<u8>>> {
-    // The list is consistent at every step.
-    DIRENT_BUFS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Drop for DirState {
-    fn drop(&mut self) {
-        if self.buf.len() == DIRENT_BUF {
-            let mut bufs = dirent_bufs();
-            if bufs.len() < DIRENT_BUFS_KEPT {
-                if bufs.capacity() == 0 {
-                    bufs.reserve_exact(DIRENT_BUFS_KEPT);
-                }
-                bufs.push(std::mem::take(&mut self.buf));
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for DirState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirState")
-            .field("reader", &self.reader)
-            .field("at", &self.at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DirState {
-    fn new(reader: DirReader) -> Mutex<DirState> {
-        Mutex::new(DirState {
-            reader,
-            at: Some(0),
-            buf: Vec::new(),
-        })
-    }
-}
-
-impl NativeHandle {
-    /// Whether this is a directory (opened for `Treaddir`).
-    #[must_use]
-    pub fn is_dir(&self) -> bool {
-        matches!(self.kind, HandleKind::Dir(_))
-    }
-
-    fn file(&self) -> Result<BorrowedFd<'_>> {
-        match &self.kind {
-            HandleKind::File(fd) => Ok(fd.as_fd()),
-            HandleKind::Dir(_) => Err(errno::EISDIR),
-        }
-    }
-
-    /// Runs `f` with the handle's descriptor (file or directory).
-    fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
-        match &self.kind {
-            HandleKind::File(fd) => f(fd.as_fd()),
-            HandleKind::Dir(dir) => f(lock_dir(dir).reader.as_fd()),
-        }
-    }
-}
-
-fn lock_dir(m: &Mutex<DirState>) -> MutexGuard<'_, DirState> {
-    // A panic in another request while holding the lock leaves the reader
-    // usable (a readdir cut short leaves the position unknown, so the
-    // next one seeks), so poisoning is ignored.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A node's place, checked by [`NativeBackend::entry_of`].
@@ -247,10 +106,6 @@ pub struct NativeBackend {
 fn has_generations(fs_type: u32) -> bool {
     matches!(fs_type, 0xEF53 | 0x9123_683E | 0x5265_4973 | 0x5846_5342)
 }
-
-/// Size of the `getdents64` buffer of one readdir batch: about a thousand
-/// entries with short names, what one Treaddir of a usual size takes.
-const DIRENT_BUF: usize = 32 * 1024;
 
 impl NativeBackend {
     /// Serves the directory `root` (host configuration, resolved normally)
@@ -301,96 +156,6 @@ impl NativeBackend {
     /// that want to shed descriptors.
     pub fn give_back_idle(&self) -> usize {
         self.tree.give_back_idle()
-    }
-
-    /// Attributes of `rec`'s file, through its descriptor.
-    fn stat_of(&self, rec: &Arc<Rec>) -> Result<Stat> {
-        let h = self.tree.node(rec)?;
-        self.guest_stat(rec, stat(&h)?)
-    }
-
-    /// One walk step from `cur`.
-    fn step(&self, cur: &NativeNode, name: &[u8]) -> Result<(NativeNode, Attr)> {
-        let rec = match name {
-            b"." => Arc::clone(&cur.rec),
-            // The parent as recorded, never the kernel's `..` of a
-            // descriptor (which follows the directory wherever the host
-            // moves it); the root's is the root.
-            b".." => {
-                if !cur.rec.is_dir() {
-                    return Err(errno::ENOTDIR);
-                }
-                match cur.rec.entry()? {
-                    None => Arc::clone(&cur.rec),
-                    Some((parent, _)) => parent,
-                }
-            }
-            _ => {
-                self.model.check_name(name)?;
-                let (rec, st) = self.tree.lookup(&cur.rec, name)?;
-                let st = self.guest_stat(&rec, st)?;
-                return Ok((NativeNode { rec }, attr_of(&st)));
-            }
-        };
-        let st = self.stat_of(&rec)?;
-        Ok((NativeNode { rec }, attr_of(&st)))
-    }
-
-    /// The node's descriptor to open the file with: found at its place
-    /// beneath the root now; or, when it is no longer there, the cached
-    /// descriptor of a file that has no name anywhere any more (unlinked,
-    /// `st_nlink` 0: only descriptors reach it, so opening it reaches
-    /// nothing outside the export).
-    fn openable(&self, rec: &Arc<Rec>) -> Result<Arc<Held>> {
-        match self.tree.verified(rec) {
-            Err(e @ (errno::ENOENT | errno::ESTALE)) => match rec.cached() {
-                Some(h) if stat(&h).is_ok_and(|st| st.nlink == 0) => Ok(h),
-                _ => Err(e),
-            },
-            r => r,
-        }
-    }
-
-    /// The directory and name of `node`'s place, checked to still hold
-    /// `node`'s file (`ENOENT` if the name is gone, `ESTALE` if it is
-    /// another file's now), with the directory's descriptor; `at_root`
-    /// for the export root (what the kernel says for `.`: `EINVAL` to
-    /// unlink, `EBUSY` to rename).  The check and the use of the name are
-    /// two calls, as in QEMU.
-    fn entry_of(&self, node: &NativeNode, at_root: Errno) -> Result<Place> {
-        let Some((dir, name)) = node.rec.entry()? else {
-            return Err(at_root);
-        };
-        // The file itself, held across the check.
-        let _own = self.tree.node(&node.rec)?;
-        let d = self.tree.verified(&dir)?;
-        let cur = stat_at(&*d, &name)?;
-        if !node.rec.is(&cur) {
-            return Err(errno::ESTALE);
-        }
-        Ok(Place {
-            dir,
-            name,
-            fd: d,
-            st: cur,
-        })
-    }
-
-    /// `..` of the directory `rec` as `Treaddir` reports it: the recorded
-    /// parent (the root's is the root).
-    fn dotdot(&self, rec: &Arc<Rec>) -> crate::Result<Arc<Rec>> {
-        Ok(match rec.entry()? {
-            None => Arc::clone(rec),
-            Some((parent, _)) => parent,
-        })
-    }
-
-    fn handle(&self, kind: HandleKind, rec: &Arc<Rec>, token: HandleToken) -> NativeHandle {
-        NativeHandle {
-            kind,
-            rec: Arc::clone(rec),
-            _token: token,
-        }
     }
 }
 
@@ -514,7 +279,7 @@ impl Backend for NativeBackend {
         } else {
             HandleKind::File(fd)
         };
-        Ok(self.handle(kind, &node.rec, token))
+        Ok(NativeHandle::new(kind, &node.rec, token))
     }
 
     /// As [`Backend::open`], for reading a directory.
@@ -530,7 +295,11 @@ impl Backend for NativeBackend {
             libc::O_RDONLY | libc::O_DIRECTORY,
         )?;
         let reader = DirReader::from_fd(fd);
-        Ok(self.handle(HandleKind::Dir(DirState::new(reader)), &node.rec, token))
+        Ok(NativeHandle::new(
+            HandleKind::Dir(DirState::new(reader)),
+            &node.rec,
+            token,
+        ))
     }
 
     /// [`create_file`](crate::create_file) in the directory found at its place beneath the
@@ -570,7 +339,7 @@ impl Backend for NativeBackend {
         }
         let guest = self.new_stat(&d, name, &node, st)?;
         let (rec, _) = self.tree.adopt(&dir.rec, name, Held::new(node), &st);
-        let handle = self.handle(HandleKind::File(fd), &rec, token);
+        let handle = NativeHandle::new(HandleKind::File(fd), &rec, token);
         Ok((NativeNode { rec }, handle, attr_of(&guest)))
     }
 
@@ -752,91 +521,7 @@ impl Backend for NativeBackend {
         want_attr: bool,
         sink: &mut dyn FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
-        let HandleKind::Dir(dir) = &handle.kind else {
-            return Err(errno::EBADF);
-        };
-        let here = self.tree.verified(&handle.rec)?;
-        let mut guard = lock_dir(dir);
-        let DirState { reader, at, buf } = &mut *guard;
-        // Cookies are opaque: the u64 goes back to the i64 it came from.
-        let offset = offset as i64;
-        if at.take() != Some(offset) {
-            reader.seek(offset)?;
-        }
-        if buf.is_empty() {
-            *buf = dirent_bufs().pop().unwrap_or_else(|| vec![0; DIRENT_BUF]);
-        }
-        let mut pos = offset;
-        let mut delivered = false;
-        let fail = |e: Errno, delivered: bool| {
-            if delivered {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        };
-        loop {
-            let batch = match reader.read_batch(buf) {
-                Ok(b) => b,
-                Err(e) => return fail(e, delivered),
-            };
-            let mut any = false;
-            for e in batch {
-                any = true;
-                pos = e.off;
-                if self.model.hides(e.name) {
-                    continue;
-                }
-                let mut ino = e.ino;
-                let mut attr = None;
-                if e.name == b".." {
-                    let up = match self.dotdot(&handle.rec) {
-                        Ok(up) => up,
-                        Err(err) => return fail(err, delivered),
-                    };
-                    ino = up.ino();
-                    if want_attr {
-                        match self.stat_of(&up) {
-                            Ok(st) => attr = Some(attr_of(&st)),
-                            Err(err) => return fail(err, delivered),
-                        }
-                    }
-                } else if want_attr {
-                    match stat_at(&*reader, e.name) {
-                        Ok(st) => {
-                            match self.entry_stat(&handle.rec, &here, reader.as_fd(), e.name, st) {
-                                Ok(st) => attr = Some(attr_of(&st)),
-                                Err(err) => return fail(err, delivered),
-                            }
-                        }
-                        Err(errno::ENOENT) => continue,
-                        Err(err) => return fail(err, delivered),
-                    }
-                }
-                let entry = DirEntry {
-                    ino,
-                    next: e.off as u64,
-                    // QEMU's local_readdir: the host's type is not the
-                    // guest's in the mapped models.
-                    d_type: if self.model.is_mapped() {
-                        libc::DT_UNKNOWN
-                    } else {
-                        e.d_type
-                    },
-                    name: e.name,
-                    attr,
-                };
-                if !sink(&entry) {
-                    return Ok(());
-                }
-                delivered = true;
-            }
-            if !any {
-                // At the end, where the last whole batch left it.
-                *at = Some(pos);
-                return Ok(());
-            }
-        }
+        self.read_dir(handle, offset, want_attr, sink)
     }
 
     fn statfs(&self, node: &NativeNode) -> Result<WireStatFs> {
@@ -938,30 +623,5 @@ impl Backend for NativeBackend {
     /// [`NativeBackend::set_fids_max`], [`FIDS_MAX_DEFAULT`] by default.
     fn fids_max(&self) -> Option<usize> {
         self.fids_max
-    }
-}
-
-/// Owner, mode and times of `set` (in that order) on the file `fd` is a
-/// descriptor of.
-fn set_attrs(fd: BorrowedFd<'_>, set: &SetAttr) -> crate::Result<()> {
-    if set.uid.is_some() || set.gid.is_some() {
-        chown(fd, set.uid, set.gid)?;
-    }
-    if let Some(mode) = set.mode {
-        chmod(fd, mode)?;
-    }
-    if set.atime != EngineSetTime::Omit || set.mtime != EngineSetTime::Omit {
-        utimes(fd, set_time(set.atime), set_time(set.mtime))?;
-    }
-    Ok(())
-}
-
-/// The layer's lock type for a 9P `P9_LOCK_TYPE_*`; `EINVAL` otherwise.
-fn lock_kind(typ: u8) -> Result<LockType> {
-    match typ {
-        lock_type::RDLCK => Ok(LockType::Read),
-        lock_type::WRLCK => Ok(LockType::Write),
-        lock_type::UNLCK => Ok(LockType::Unlock),
-        _ => Err(errno::EINVAL),
     }
 }

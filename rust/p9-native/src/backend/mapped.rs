@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use p9_engine::backend::{Attr, Result, SetAttr};
 
-use super::{attr_of, set_attrs, HandleKind, NativeBackend, NativeHandle, NativeNode};
+use super::convert::{attr_of, set_attrs};
+use super::handle::{HandleKind, NativeHandle};
+use super::{NativeBackend, NativeNode};
 use crate::errno;
 use crate::mapped::{self, Cred};
 use crate::tree::Rec;
