@@ -57,7 +57,7 @@ use crate::open::{create_file_stat, open_known};
 use crate::tree::{Rec, Tree};
 use crate::{
     fsync, ftruncate, generation, getlk, link, mkdir, mknod, pread, pwrite, renameat, setlk, stat,
-    statfs, truncate, unlinkat, DirReader, LockType, Node, SecurityModel, Stat,
+    statfs, truncate, unlinkat, DirReader, LockType, NewEntry, Node, SecurityModel, Stat,
 };
 
 /// A file of the export as the engine holds it (one per fid): its record
@@ -318,11 +318,16 @@ impl Backend for NativeBackend {
         let token = HandleToken::take(self.tree.account())?;
         let host_mode = self.model.host_file_mode(mode & 0o7777);
         let (node, fd, mut st) = create_file_stat(&d, name, flags, host_mode)?;
+        let entry = NewEntry {
+            dir: &d,
+            name,
+            node: &node,
+        };
         let mode = (mode & 0o7777) | libc::S_IFREG;
         let cur = (st.mode, st.uid, st.gid);
         let chowned = self
             .model
-            .finish_create_known(&d, name, &node, cur, cred.uid, cred.gid, mode, None)?;
+            .finish_create_known(entry, cur, cred.uid, cred.gid, mode, None)?;
         // What the owner and mode change did, without asking again (the
         // identity, type, size and times the qid is made of are the same);
         // the mapped models left the host file alone and overlay theirs.
@@ -375,8 +380,13 @@ impl Backend for NativeBackend {
         let d = self.tree.verified(&dir.rec)?;
         let (host_mode, host_rdev) = self.model.host_mknod(mode, rdev);
         let node = mknod(&d, name, host_mode, host_rdev)?;
+        let entry = NewEntry {
+            dir: &d,
+            name,
+            node: &node,
+        };
         self.model
-            .finish_create_dev(&d, name, &node, cred.uid, cred.gid, mode, Some(rdev))?;
+            .finish_create_dev(entry, cred.uid, cred.gid, mode, Some(rdev))?;
         self.new_attr(&d, name, &node)
     }
 

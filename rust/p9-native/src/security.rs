@@ -12,6 +12,19 @@ use crate::node::{file_type, fstat, Node};
 use crate::resolve::lookup;
 use crate::xattr;
 
+/// An entry just created, to which [`SecurityModel::finish_create_dev`]
+/// gives the guest's credentials: `name` in the directory `dir`, which is
+/// the file `node`.
+#[derive(Clone, Copy, Debug)]
+pub struct NewEntry<'a> {
+    /// The directory the entry was created in.
+    pub dir: &'a Node,
+    /// The entry's name in `dir`.
+    pub name: &'a [u8],
+    /// The new file, held by its descriptor.
+    pub node: &'a Node,
+}
+
 /// How guest credentials map to the host, as QEMU's `security_model=`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecurityModel {
@@ -202,7 +215,8 @@ impl SecurityModel {
         gid: u32,
         mode: libc::mode_t,
     ) -> Result<()> {
-        self.finish_create_dev(dir, name, node, uid, gid, mode, None)
+        let entry = NewEntry { dir, name, node };
+        self.finish_create_dev(entry, uid, gid, mode, None)
     }
 
     /// [`Self::finish_create`] with the device number the mapped models
@@ -212,20 +226,17 @@ impl SecurityModel {
     /// # Errors
     ///
     /// Those of [`Self::finish_create`].
-    #[allow(clippy::too_many_arguments)]
     pub fn finish_create_dev(
         self,
-        dir: &Node,
-        name: &[u8],
-        node: &Node,
+        entry: NewEntry<'_>,
         uid: u32,
         gid: u32,
         mode: libc::mode_t,
         rdev: Option<u64>,
     ) -> Result<()> {
-        let st = fstat(node.as_fd())?;
+        let st = fstat(entry.node.as_fd())?;
         let cur = (st.st_mode, st.st_uid, st.st_gid);
-        self.finish_create_known(dir, name, node, cur, uid, gid, mode, rdev)
+        self.finish_create_known(entry, cur, uid, gid, mode, rdev)
             .map(drop)
     }
 
@@ -239,12 +250,9 @@ impl SecurityModel {
     /// entry already has that owner (the creator's own; it could not
     /// fail), and then no `chmod` when it already has that mode (only a
     /// `chown` could have cleared set-id bits since).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish_create_known(
         self,
-        dir: &Node,
-        name: &[u8],
-        node: &Node,
+        NewEntry { dir, name, node }: NewEntry<'_>,
         cur: (libc::mode_t, u32, u32),
         uid: u32,
         gid: u32,
