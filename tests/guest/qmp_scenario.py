@@ -14,9 +14,11 @@ QEMU was started with -S.  The steps, each printed as `HOST ok NAME` or
      qrs-passthrough/locked with fcntl(F_SETLK) and answer; guest says
      `GUEST-SYNC lock-guest-holds`: F_SETLK on bytes 200-299 (which the
      guest holds) must fail; release, answer.
-  4. guest says `GUEST-SYNC io-running`: `system_reset`; QEMU keeps running.
-  5. guest (booted again) says `GUEST-SYNC mounted-2`: refused again.
-  6. guest says `GUEST-SYNC unmounted`: `migrate` accepted and completes.
+  4. guest says `GUEST-SYNC budget-held` (2,000 files open on qrs-budget):
+     QEMU's descriptors stay below its RLIMIT_NOFILE (1024); answer.
+  5. guest says `GUEST-SYNC io-running`: `system_reset`; QEMU keeps running.
+  6. guest (booted again) says `GUEST-SYNC mounted-2`: refused again.
+  7. guest says `GUEST-SYNC unmounted`: `migrate` accepted and completes.
 Then `quit`.  A guest that panics or a QEMU that dies ends the scenario.
 """
 import fcntl
@@ -164,6 +166,32 @@ def locks(console):
     answer("lock-guest-holds")
 
 
+def open_files_limit(pid):
+    """RLIMIT_NOFILE (soft) of process PID."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise OSError(f"no 'Max open files' in /proc/{pid}/limits")
+
+
+def budget(console):
+    """The guest holds 2,000 files open on qrs-budget: QEMU stays below its
+    descriptor limit (the native backend's budget and the engine's reclaim)."""
+    console.wait_for("GUEST-SYNC budget-held", 900)
+    with open(pidfile) as f:
+        pid = int(f.read())
+    held = len(os.listdir(f"/proc/{pid}/fd"))
+    limit = open_files_limit(pid)
+    print(f"HOST info budget: QEMU holds {held} descriptors, "
+          f"RLIMIT_NOFILE {limit}, the guest 2000 open files", flush=True)
+    report("budget/qemu-below-descriptor-limit",
+           None if held < limit else f"{held} descriptors, limit {limit}")
+    report("budget/qemu-limit-is-1024",
+           None if limit == 1024 else f"RLIMIT_NOFILE {limit}")
+    answer("budget-held")
+
+
 def scenario(qmp, console):
     report("migrate-before-mount", migrate_allowed(qmp))
     reply = qmp.command("cont")
@@ -174,6 +202,7 @@ def scenario(qmp, console):
     answer("mounted-1")
 
     locks(console)
+    budget(console)
 
     # Generous: the whole boot-1 workload runs before this.
     console.wait_for("GUEST-SYNC io-running", 900)

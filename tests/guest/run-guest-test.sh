@@ -55,7 +55,7 @@ trap 'exit 130' INT TERM HUP  # so that the EXIT trap runs on these too
 # --- initramfs ---------------------------------------------------------------
 guest_initrd_base "$initrd_dir"
 cp "$here/init" "$initrd_dir/init"
-for tool in xattr fsop openunlink hammer lockop; do
+for tool in xattr fsop openunlink hammer lockop fdhold; do
     gcc -static -O2 -Wall -Wextra -Werror -o "$initrd_dir/$tool" "$here/$tool.c"
 done
 guest_pack "$initrd_dir" "$work/initrd.gz"
@@ -106,6 +106,12 @@ ln -s "$work/outside" "$q/special/outside-link"
 mkfifo "$q/special/fifo"
 mknod "$q/special/null" c 1 3
 : >"$q/locked"  # byte-range locks: guest against guest and host
+# The descriptor budget: 2,000 files, each holding its own path (QEMU runs
+# with RLIMIT_NOFILE 1024, the guest holds them all open at once).
+for d in $(seq -f 'd%02g' 0 19); do
+    mkdir -p "$work/qrs-budget/many/$d"
+    for f in $(seq -f 'f%03g' 0 99); do echo "$d/$f" >"$work/qrs-budget/many/$d/$f"; done
+done
 python3 "$here/watch_opens.py" "$work/opens.log" "$work/opens.ready" \
     "$q/special/fifo" "$q/special/null" "$work/outside" "$work/outside/secret" &
 watch_job=$!
@@ -124,6 +130,7 @@ qrs_share() {  # qrs_share TAG FSDEV_OPTIONS: the same, on the qrs driver
             -device "virtio-9p-pci,fsdev=fs-$1,mount_tag=$1")
 }
 for model in "${models[@]}"; do qrs_share "qrs-$model" "security_model=$model"; done
+qrs_share qrs-budget security_model=passthrough
 # One export per mapped model, shared through both drivers: xl-MODEL
 # (local) and xq-MODEL (qrs) are the same directory, x-MODEL.
 for model in mapped-xattr mapped-file; do
@@ -150,16 +157,19 @@ console=$work/console.log
 # d->map.sections_nb"), before the guest had mounted anything, while it
 # set up its sixteen PCI devices: a race in TCG's memory map, not in 9P.
 # One thread runs both vCPUs in turn and keeps the test deterministic.
-timeout -k 10 900 "$qemu" -accel tcg,thread=single -m 512 -smp 2 -nodefaults -no-user-config \
+# RLIMIT_NOFILE 1024, soft and hard (QEMU raises its soft limit to the
+# hard one), whatever the caller's: the qrs-budget share
+# holds more files open than that.
+(ulimit -n 1024 && exec timeout -k 10 900 "$qemu" -accel tcg,thread=single -m 512 -smp 2 -nodefaults -no-user-config \
     -display none -serial "file:$console" -S \
     -qmp "unix:$work/qmp.sock,server=on,wait=off" -pidfile "$work/qemu.pid" \
     -kernel "$kernel" -initrd "$work/initrd.gz" \
     -append "console=ttyS0 panic=-1 quiet" \
-    "${fsdev[@]}" &
+    "${fsdev[@]}") &
 qemu_job=$!
 
 exports=()
-for tag in "${models[@]}" "${models[@]/#/qrs-}" dotu ro remap throttle; do exports+=("$tag=$work/$tag"); done
+for tag in "${models[@]}" "${models[@]/#/qrs-}" qrs-budget dotu ro remap throttle; do exports+=("$tag=$work/$tag"); done
 for model in mapped-xattr mapped-file; do exports+=("xl-$model=$work/x-$model" "xq-$model=$work/x-$model"); done
 # In the background: `wait` lets a signal's trap run at once, and the
 # scenario ends by itself when the clean-up kills QEMU.

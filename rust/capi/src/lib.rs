@@ -12,6 +12,7 @@
 //!   `include/qemurs.h`.
 #![warn(missing_docs)]
 
+mod errno;
 mod offload;
 mod p9;
 mod storage;

@@ -3,6 +3,9 @@
 
 use std::ffi::c_void;
 
+use p9_wire::errno::{EAGAIN, EALREADY};
+
+use crate::errno::to_neg_errno;
 use crate::{ffi_guard, PANIC_ERRNO};
 
 /// The host's coroutine operations, registered once with
@@ -108,8 +111,8 @@ fn config_from_c(c: &QrsOffloadConfig) -> offload::Config {
 fn start_with(config: &offload::Config) -> i32 {
     match offload::start_with(config) {
         Ok(n) => i32::try_from(n).unwrap_or(i32::MAX),
-        Err(offload::StartError::AlreadyRunning) => -libc::EALREADY,
-        Err(offload::StartError::Spawn) => -libc::EAGAIN,
+        Err(offload::StartError::AlreadyRunning) => to_neg_errno(EALREADY),
+        Err(offload::StartError::Spawn) => to_neg_errno(EAGAIN),
     }
 }
 

@@ -5,8 +5,15 @@ use std::ffi::c_void;
 use std::ptr;
 
 use co_storage::{self as cs, Key};
+use p9_wire::errno::Errno;
 
+use crate::errno::to_neg_errno;
 use crate::{ffi_guard, PANIC_ERRNO};
+
+/// `e` as an export returns it: `-errno`.
+fn neg_errno(e: cs::Error) -> i32 {
+    to_neg_errno(Errno(e.errno().unsigned_abs()))
+}
 
 /// A storage key.  0 is never a valid key, so a zero-initialised key variable
 /// reads as "no value" until the key is created.
@@ -68,7 +75,7 @@ pub unsafe extern "C" fn qrs_storage_key_create(
                 unsafe { key.write(k.as_raw()) };
                 0
             }
-            Err(e) => -e.errno(),
+            Err(e) => neg_errno(e),
         }
     })
 }
@@ -80,7 +87,7 @@ pub unsafe extern "C" fn qrs_storage_key_create(
 pub extern "C" fn qrs_storage_key_delete(key: QrsStorageKey) -> i32 {
     ffi_guard(PANIC_ERRNO, || match Key::from_raw(key).delete() {
         Ok(()) => 0,
-        Err(e) => -e.errno(),
+        Err(e) => neg_errno(e),
     })
 }
 
@@ -191,6 +198,6 @@ unsafe fn finish_set(result: Result<*mut c_void, cs::Error>, old_value: *mut *mu
             }
             0
         }
-        Err(e) => -e.errno(),
+        Err(e) => neg_errno(e),
     }
 }

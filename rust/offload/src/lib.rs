@@ -38,7 +38,7 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use once_cell::sync::OnceCell;
+use std::sync::OnceLock;
 
 pub use pool::{
     is_running, max_thread_count, start, start_with, stats, stop, thread_count, Config, StartError,
@@ -63,7 +63,7 @@ pub struct Hooks {
     pub resume: unsafe extern "C" fn(co: *mut c_void),
 }
 
-static HOOKS: OnceCell<Hooks> = OnceCell::new();
+static HOOKS: OnceLock<Hooks> = OnceLock::new();
 
 /// Register the host's hooks, once per process.
 ///

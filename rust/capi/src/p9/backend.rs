@@ -7,8 +7,9 @@ use std::path::Path;
 
 use p9_native::{NativeBackend, SecurityModel};
 
-use super::cbackend::CBackend;
+use super::cbackend::{CBackend, CVtable};
 use super::vtable::QrsP9BackendOps;
+use crate::errno::to_neg_errno;
 use crate::{ffi_guard, PANIC_ERRNO};
 
 /// A backend, before a server takes it (opaque).
@@ -98,7 +99,7 @@ pub unsafe extern "C" fn qrs_p9_backend_native_new(
         let root = Path::new(OsStr::from_bytes(root.to_bytes()));
         match NativeBackend::new(root, model) {
             Ok(b) => into_handle(BackendKind::Native(b), out),
-            Err(e) => -(e.0 as i32),
+            Err(e) => to_neg_errno(e),
         }
     })
 }
@@ -130,9 +131,9 @@ pub unsafe extern "C" fn qrs_p9_backend_c_new(
             return -libc::EINVAL;
         };
         // SAFETY: the functions and `opaque` behave as the contract says.
-        match unsafe { CBackend::new(ops, opaque) } {
-            Ok(b) => into_handle(BackendKind::C(Box::new(b)), out),
-            Err(e) => e,
+        match unsafe { CVtable::new(ops, opaque) } {
+            Ok(vtable) => into_handle(BackendKind::C(Box::new(CBackend::new(vtable))), out),
+            Err(e) => to_neg_errno(e),
         }
     })
 }

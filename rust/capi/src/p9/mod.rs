@@ -22,9 +22,13 @@
 
 mod backend;
 mod cbackend;
+mod config;
 mod server;
+mod transport;
 mod vtable;
 
 pub use backend::*;
+pub use config::*;
 pub use server::*;
+pub use transport::QrsP9Transport;
 pub use vtable::*;

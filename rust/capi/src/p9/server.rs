@@ -1,82 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! `QrsP9Server`: config, transport, the two host modes, reset, stats.
+//! `QrsP9Server`: the two host modes, reset, stats (its config is in
+//! `config`, its transport in `transport`).
 
-use std::ffi::{c_int, c_void};
+use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::Duration;
 
 use libc::iovec;
 use p9_engine::backend::Backend;
-use p9_engine::host::{Job, Limits, Pool, Refusal, Refused, ThreadHost};
-use p9_engine::qid::MultiDevs;
-use p9_engine::{Config, ReplyBuffers, Server, SessionHook, Ticket, Versions};
-use p9_wire::{Errno, SgView};
+use p9_engine::host::{Limits, Pool, Refusal, Refused, ThreadHost};
+use p9_engine::{Config, Server, Ticket};
+use p9_wire::errno::{Errno, EAGAIN, EOPNOTSUPP, EPIPE, ETIMEDOUT};
 
 use super::backend::{BackendKind, QrsP9Backend};
+use super::config::{engine_config, limits, QrsP9Config};
+use super::transport::{CJob, CRoom, CSession, Pdu, QrsP9Transport, Transport};
+use crate::errno::to_neg_errno;
 use crate::{ffi_guard, PANIC_ERRNO};
-
-/// `QrsP9Config.versions`: 9P2000.L.
-pub const QRS_P9_VERSION_DOTL: u32 = 1;
-/// `QrsP9Config.versions`: 9P2000.u.
-pub const QRS_P9_VERSION_DOTU: u32 = 2;
-
-/// `QrsP9Config.multidevs`: use inode numbers as they are, warn once about
-/// files on other devices (QEMU's `multidevs=warn`; QEMU 10 defaults
-/// to remap).
-pub const QRS_P9_MULTIDEVS_WARN: u32 = 0;
-/// `QrsP9Config.multidevs`: remap (device, inode) to distinct qid paths
-/// (`multidevs=remap`).
-pub const QRS_P9_MULTIDEVS_REMAP: u32 = 1;
-/// `QrsP9Config.multidevs`: refuse files on other devices with `ENODEV`
-/// (`multidevs=forbid`).
-pub const QRS_P9_MULTIDEVS_FORBID: u32 = 2;
-
-/// How a server behaves.  Fill it with `qrs_p9_config_init`, then change
-/// what differs.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QrsP9Config {
-    /// The largest msize the transport carries (QEMU: its `msize_limit`);
-    /// Tversion caps the client's msize to it.  At least 4096.
-    pub msize_max: u32,
-    /// `QRS_P9_VERSION_*` bits: the dialects Tversion may negotiate.
-    pub versions: u32,
-    /// A `QRS_P9_MULTIDEVS_*` value.
-    pub multidevs: u32,
-    /// Bound on live xattr fids (`max_xattr=`); 0: unbounded.
-    pub max_xattr: u32,
-    /// Bound on live fids; beyond it new fids get `ENFILE`.
-    pub fids_max: u32,
-    /// Open files above which idle ones are closed and later reopened;
-    /// 0: from `RLIMIT_NOFILE`, as 9p.c does.
-    pub open_high_water: u32,
-    /// 0: coroutine mode (`qrs_p9_receive`, `qrs_p9_handle`); else thread
-    /// mode with a pool of this many request threads of the server's own
-    /// (`qrs_p9_submit`).  Ignored by `qrs_p9_server_new_on_pool` (thread
-    /// mode on that pool's threads).
-    pub threads: u32,
-    /// Non-zero: refuse every change with `EROFS` (`readonly=on`).
-    pub readonly: u8,
-    /// Thread mode: bound on the requests in flight (submitted with
-    /// `qrs_p9_submit` and not yet completed); beyond it `qrs_p9_submit`
-    /// returns `-EAGAIN`.  0: no bound.  Default 256
-    /// (`QRS_P9_MAX_REQUESTS_DEFAULT`).  Ignored in coroutine mode (the
-    /// host's queue bounds it: QEMU's virtqueue).
-    pub max_requests: u32,
-    /// Thread mode: bound on the bytes the requests in flight cost: each
-    /// costs its length plus, for Tread and Treaddir, the count it asks
-    /// (capped to msize), which its reply may take.  Beyond it
-    /// `qrs_p9_submit` returns `-EAGAIN`, except that a request is always
-    /// taken when none is in flight (so one bigger than the bound still
-    /// runs, alone).  0: no bound.  Default 8 MiB
-    /// (`QRS_P9_MAX_BYTES_DEFAULT`).  Ignored in coroutine mode.
-    pub max_bytes: u64,
-}
-
-/// The default of `QrsP9Config.max_requests`.
-pub const QRS_P9_MAX_REQUESTS_DEFAULT: u32 = 256;
-/// The default of `QrsP9Config.max_bytes` (8 MiB).
-pub const QRS_P9_MAX_BYTES_DEFAULT: u64 = 8 << 20;
 
 /// Counters of a server.
 #[repr(C)]
@@ -106,292 +46,10 @@ pub struct QrsP9Stats {
     pub refused: u64,
 }
 
-/// Where replies go: the host's transport (QEMU's `V9fsTransport`), and
-/// the host's optional hooks.  Every function gets the `opaque` given to
-/// `qrs_p9_server_new`, and those about one request the `pdu` given with
-/// it.  New members are added at the end.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct QrsP9Transport {
-    /// Give the buffers for `pdu`'s reply of `size` bytes: store an array
-    /// of `*niov` iovecs in `*iov`, valid and unused by anyone else until
-    /// `complete` (QEMU: `init_in_iov_from_pdu`).  Return 0, or a negative
-    /// errno when there are none (the request then completes with no
-    /// reply).  May be called more than once per request; the reply is in
-    /// the buffers given last.  Buffers smaller than `size` are used as
-    /// far as they go.  Coroutine mode: called in the request's coroutine,
-    /// which it may suspend (Xen waits for ring space).  Thread mode:
-    /// called on a server thread.
-    pub reply_buffers: Option<
-        unsafe extern "C" fn(
-            opaque: *mut c_void,
-            pdu: *mut c_void,
-            size: usize,
-            iov: *mut *const iovec,
-            niov: *mut usize,
-        ) -> i32,
-    >,
-    /// `pdu` is finished: its reply is the first `len` bytes of the
-    /// buffers, or there is no reply when `len` is 0 (it was cancelled by
-    /// Tflush, or could not be answered); the host sends it and may free
-    /// `pdu` and its buffers (QEMU: `push_and_notify`).  Called exactly once
-    /// per request, from `qrs_p9_handle` in coroutine mode, on a server
-    /// thread in thread mode; before any Tflush of this request is
-    /// answered.
-    pub complete: Option<unsafe extern "C" fn(opaque: *mut c_void, pdu: *mut c_void, len: usize)>,
-    /// Optional (NULL: not used): called before every backend read
-    /// (`is_write` 0) or write (`is_write` 1) of a Tread or Twrite on a
-    /// regular file, once per request, with the byte count requested
-    /// (Tread: its count, capped to what msize allows; Twrite: its data
-    /// length; may be 0) (QEMU: `fsdev_co_throttle_request` in cofile.c).
-    /// Called before the request's offload, with no lock of the server
-    /// held.  Coroutine mode: called in the request's coroutine on the
-    /// home thread, which it may suspend (QEMU's throttle sleeps the
-    /// coroutine on a timer).  Thread mode: called on a server thread,
-    /// which it may block.
-    pub throttle: Option<
-        unsafe extern "C" fn(opaque: *mut c_void, pdu: *mut c_void, is_write: c_int, bytes: usize),
-    >,
-    /// Optional (NULL: not used): the session gains its first fid
-    /// (`attached` 1: a Tattach is about to succeed; return 0, or a
-    /// negative errno to fail that Tattach with it, and no fid is created)
-    /// or loses its last fid (`attached` 0: after a Tclunk or Tremove of
-    /// the last fid, Tversion's clunk of every fid, `qrs_p9_server_reset`,
-    /// or a Tattach that failed after its call with 1; the return value is
-    /// ignored).  Calls alternate exactly 1, 0, 1, 0... (a call with 1
-    /// that fails counts as none: the next call is 1 again), and are never
-    /// concurrent with each other for one server (the server holds a lock
-    /// of its own across them).  Must not block, suspend, or call the
-    /// server (QEMU adds and removes its migration blocker here).
-    /// Coroutine mode: called on the home thread (from
-    /// `qrs_p9_server_reset`: on the thread calling it).  Thread mode: on
-    /// a server thread (or the one calling `qrs_p9_server_reset`).
-    pub session: Option<unsafe extern "C" fn(opaque: *mut c_void, attached: c_int) -> i32>,
-    /// Optional (NULL: not used): called once per request just before its
-    /// `complete`, on the same thread, with `reply` the message type of
-    /// the reply sent (e.g. 7 for Rlerror, 107 for Rerror, 25 for
-    /// Rgetattr), or 0 when no reply is sent (the request was cancelled by
-    /// Tflush, or could not be answered); and `err` the errno of an error
-    /// reply (the value in Rlerror, Rerror's errno), else 0.  For the
-    /// host's trace events (QEMU: `v9fs_rerror`, `v9fs_rcancel`).  Must not
-    /// call the server.
-    pub trace:
-        Option<unsafe extern "C" fn(opaque: *mut c_void, pdu: *mut c_void, reply: u8, err: i32)>,
-    /// Optional (NULL: not used), thread mode: `qrs_p9_submit` refused a
-    /// request with `-EAGAIN` (the server was at its bounds) and a request
-    /// has finished since, so there may be room: submit the refused
-    /// request again (which may be refused again: then this is called
-    /// again later).  Called once per refusal at most, on a server thread
-    /// just after a request finished, with no lock of the server held.
-    /// Must not block; may call `qrs_p9_submit` (an event loop would
-    /// rather wake itself, e.g. with an eventfd).  Not called after
-    /// `qrs_p9_server_shutdown`.
-    pub room: Option<unsafe extern "C" fn(opaque: *mut c_void)>,
-}
-
-type ThrottleFn = unsafe extern "C" fn(*mut c_void, *mut c_void, c_int, usize);
-type SessionFn = unsafe extern "C" fn(*mut c_void, c_int) -> i32;
-type TraceFn = unsafe extern "C" fn(*mut c_void, *mut c_void, u8, i32);
-type RoomFn = unsafe extern "C" fn(*mut c_void);
-
-/// The transport's `room`, callable from the pool's threads.
-struct CRoom {
-    f: RoomFn,
-    opaque: *mut c_void,
-}
-
-// SAFETY: `qrs_p9_server_new`'s contract: the transport's functions may be
-// called from any thread with `opaque`.
-unsafe impl Send for CRoom {}
-// SAFETY: as above; nothing here is mutated.
-unsafe impl Sync for CRoom {}
-
-impl CRoom {
-    fn call(&self) {
-        // SAFETY: the transport's contract.
-        unsafe { (self.f)(self.opaque) };
-    }
-}
-
-/// The transport with its functions checked.
-#[derive(Clone, Copy)]
-struct Transport {
-    reply_buffers:
-        unsafe extern "C" fn(*mut c_void, *mut c_void, usize, *mut *const iovec, *mut usize) -> i32,
-    complete: unsafe extern "C" fn(*mut c_void, *mut c_void, usize),
-    /// `QrsP9Transport::throttle`.
-    throttle: Option<ThrottleFn>,
-    /// `QrsP9Transport::trace`.
-    trace: Option<TraceFn>,
-    opaque: *mut c_void,
-}
-
-/// The transport's `session`, as the engine's session hook.
-struct CSession {
-    /// `QrsP9Transport::session`.
-    f: SessionFn,
-    /// The transport's `opaque`.
-    opaque: *mut c_void,
-}
-
-// SAFETY: `qrs_p9_server_new`'s contract: the transport's functions may be
-// called from any thread with `opaque`.
-unsafe impl Send for CSession {}
-// SAFETY: as above; nothing here is mutated.
-unsafe impl Sync for CSession {}
-
-impl SessionHook for CSession {
-    fn attached(&self) -> Result<(), Errno> {
-        // SAFETY: the transport's contract.
-        let r = unsafe { (self.f)(self.opaque, 1) };
-        if r >= 0 {
-            return Ok(());
-        }
-        match r.unsigned_abs() {
-            e @ 1..=4095 => Err(Errno(e)),
-            _ => Err(p9_wire::errno::EIO),
-        }
-    }
-
-    fn detached(&self) {
-        // SAFETY: the transport's contract; the result is ignored.
-        unsafe { (self.f)(self.opaque, 0) };
-    }
-}
-
-// SAFETY: `qrs_p9_server_new`'s contract: the functions may be called from
-// any thread with `opaque`.
-unsafe impl Send for Transport {}
-// SAFETY: as above; nothing here is mutated.
-unsafe impl Sync for Transport {}
-
-/// A request's buffers as the host gave them.
-struct Pdu {
-    pdu: *mut c_void,
-    req: Vec<&'static [u8]>,
-}
-
-// SAFETY: the request's memory and `pdu` stay valid until `complete`, and
-// the host lets any server thread use them (`qrs_p9_submit`'s contract).
-unsafe impl Send for Pdu {}
-
-impl Pdu {
-    /// # Safety
-    /// `iov` points to `niov` iovecs whose memory stays valid and
-    /// unchanged until the request completes.
-    unsafe fn new(pdu: *mut c_void, iov: *const iovec, niov: usize) -> Option<Pdu> {
-        if iov.is_null() && niov != 0 {
-            return None;
-        }
-        let iov = if niov == 0 {
-            &[][..]
-        } else {
-            // SAFETY: `niov` readable iovecs, per the contract.
-            unsafe { std::slice::from_raw_parts(iov, niov) }
-        };
-        let mut req = Vec::with_capacity(niov);
-        for v in iov {
-            if v.iov_len == 0 {
-                continue;
-            }
-            if v.iov_base.is_null() {
-                return None;
-            }
-            // SAFETY: valid until completion, per the contract; the
-            // `'static` never escapes this request.
-            req.push(unsafe { std::slice::from_raw_parts(v.iov_base as *const u8, v.iov_len) });
-        }
-        Some(Pdu { pdu, req })
-    }
-
-    fn view(&self) -> SgView<'_> {
-        SgView::new(&self.req)
-    }
-
-    /// Handle the request, send its reply through the transport, then
-    /// finish it.
-    fn run<B: Backend>(self, server: &Server<B>, t: &Transport, ticket: Ticket) {
-        let mut reply = CReply {
-            t,
-            pdu: self.pdu,
-            segs: Vec::new(),
-        };
-        let handled = server.handle(ticket, self.view(), &mut reply);
-        let len = handled.reply_len().unwrap_or(0);
-        drop(reply);
-        if let Some(trace) = t.trace {
-            let typ = handled.reply_type().unwrap_or(0);
-            let err = handled.error().map_or(0, |e| e.0 as i32);
-            // SAFETY: the transport's contract.
-            unsafe { trace(t.opaque, self.pdu, typ, err) };
-        }
-        // SAFETY: the transport's contract; once per request.
-        unsafe { (t.complete)(t.opaque, self.pdu, len) };
-        drop(handled);
-    }
-}
-
-/// Reply buffers from the transport's `reply_buffers`.
-struct CReply<'t> {
-    t: &'t Transport,
-    pdu: *mut c_void,
-    segs: Vec<&'static mut [u8]>,
-}
-
-impl ReplyBuffers<'static> for CReply<'_> {
-    fn get(&mut self, size: usize) -> &mut [&'static mut [u8]] {
-        self.segs.clear();
-        let mut iov: *const iovec = std::ptr::null();
-        let mut niov = 0usize;
-        // SAFETY: the transport's contract.
-        let r =
-            unsafe { (self.t.reply_buffers)(self.t.opaque, self.pdu, size, &mut iov, &mut niov) };
-        if r < 0 || iov.is_null() {
-            return &mut self.segs;
-        }
-        // SAFETY: `niov` iovecs, per the contract.
-        let iov = unsafe { std::slice::from_raw_parts(iov, niov) };
-        for v in iov {
-            if v.iov_len == 0 || v.iov_base.is_null() {
-                continue;
-            }
-            // SAFETY: writable, ours alone until `complete`, per the
-            // contract; dropped before `complete` is called.
-            self.segs
-                .push(unsafe { std::slice::from_raw_parts_mut(v.iov_base as *mut u8, v.iov_len) });
-        }
-        &mut self.segs
-    }
-
-    fn throttle(&mut self, write: bool, bytes: usize) {
-        if let Some(f) = self.t.throttle {
-            // SAFETY: the transport's contract.
-            unsafe { f(self.t.opaque, self.pdu, c_int::from(write), bytes) };
-        }
-    }
-}
-
 /// One engine: its server, and its threads in thread mode.
 struct Engine<B: Backend> {
     server: Arc<Server<B>>,
     host: Option<ThreadHost<B>>,
-}
-
-/// A thread-mode request.
-struct CJob {
-    pdu: Pdu,
-    t: Transport,
-}
-
-impl<B: Backend> Job<B> for CJob {
-    fn request(&self) -> SgView<'_> {
-        self.pdu.view()
-    }
-
-    fn run(self: Box<Self>, server: &Server<B>, ticket: Ticket) {
-        let CJob { pdu, t } = *self;
-        pdu.run(server, &t, ticket);
-    }
 }
 
 /// Where a thread-mode server runs its requests.
@@ -412,7 +70,7 @@ impl<B: Backend> Engine<B> {
         limits: Limits,
         session: Option<CSession>,
         room: Option<CRoom>,
-    ) -> Result<Self, i32> {
+    ) -> Result<Self, Errno> {
         let server = Server::new(backend, config);
         let server = Arc::new(match session {
             Some(hook) => server.with_session_hook(hook),
@@ -427,7 +85,7 @@ impl<B: Backend> Engine<B> {
         };
         let host = match threads {
             Threads::None => None,
-            Threads::Own(n) => Some(host(&Pool::new(n as usize).map_err(|_| -libc::EAGAIN)?)),
+            Threads::Own(n) => Some(host(&Pool::new(n as usize).map_err(|_| EAGAIN)?)),
             Threads::Shared(pool) => Some(host(pool)),
         };
         Ok(Engine { server, host })
@@ -438,40 +96,36 @@ impl<B: Backend> Engine<B> {
         Box::new(QrsP9Request { ticket, pdu })
     }
 
-    fn submit(&self, pdu: Pdu, t: Transport) -> i32 {
-        let Some(host) = &self.host else {
-            return -libc::EOPNOTSUPP;
-        };
-        match host.try_submit_job(Box::new(CJob { pdu, t })) {
-            Ok(()) => 0,
+    /// Thread mode's host; `EOPNOTSUPP` in coroutine mode.
+    fn host(&self) -> Result<&ThreadHost<B>, Errno> {
+        self.host.as_ref().ok_or(EOPNOTSUPP)
+    }
+
+    fn submit(&self, pdu: Pdu, t: Transport) -> Result<(), Errno> {
+        match self.host()?.try_submit_job(Box::new(CJob { pdu, t })) {
+            Ok(()) => Ok(()),
             Err(Refused {
                 reason: Refusal::Full,
                 ..
-            }) => -libc::EAGAIN,
+            }) => Err(EAGAIN),
             Err(Refused {
                 reason: Refusal::Closed,
                 ..
-            }) => -libc::EPIPE,
+            }) => Err(EPIPE),
         }
     }
 
-    fn wait_room(&self, bytes: usize, timeout: Option<Duration>) -> i32 {
-        let Some(host) = &self.host else {
-            return -libc::EOPNOTSUPP;
-        };
-        if host.wait_room(bytes, timeout) {
-            0
+    fn wait_room(&self, bytes: usize, timeout: Option<Duration>) -> Result<(), Errno> {
+        if self.host()?.wait_room(bytes, timeout) {
+            Ok(())
         } else {
-            -libc::ETIMEDOUT
+            Err(ETIMEDOUT)
         }
     }
 
-    fn shutdown(&self) -> i32 {
-        let Some(host) = &self.host else {
-            return -libc::EOPNOTSUPP;
-        };
-        host.close();
-        0
+    fn shutdown(&self) -> Result<(), Errno> {
+        self.host()?.close();
+        Ok(())
     }
 
     fn stats(&self) -> QrsP9Stats {
@@ -524,81 +178,6 @@ pub struct QrsP9Pool {
 pub struct QrsP9Request {
     ticket: Ticket,
     pdu: Pdu,
-}
-
-/// Fill `*config` with the defaults: msize up to QEMU's virtio limit
-/// (`(1024 - 2) * 4096`), both dialects, `multidevs=warn`, 1024 xattr fids,
-/// the engine's fid bound, reclaim from `RLIMIT_NOFILE`, coroutine mode,
-/// writable, and (thread mode) at most 256 requests and 8 MiB in flight.
-/// NULL is ignored.  Thread-safe.
-///
-/// # Safety
-/// `config` is NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn qrs_p9_config_init(config: *mut QrsP9Config) {
-    ffi_guard((), || {
-        if config.is_null() {
-            return;
-        }
-        let d = Config::default();
-        let c = QrsP9Config {
-            msize_max: d.msize_max,
-            versions: QRS_P9_VERSION_DOTL | QRS_P9_VERSION_DOTU,
-            multidevs: QRS_P9_MULTIDEVS_WARN,
-            max_xattr: d.max_xattr,
-            fids_max: u32::try_from(d.fids_max).unwrap_or(u32::MAX),
-            open_high_water: 0,
-            threads: 0,
-            readonly: 0,
-            max_requests: QRS_P9_MAX_REQUESTS_DEFAULT,
-            max_bytes: QRS_P9_MAX_BYTES_DEFAULT,
-        };
-        // SAFETY: non-NULL and writable, per the contract.
-        unsafe { config.write(c) };
-    })
-}
-
-/// The thread-mode bounds of `c` (0: none).
-fn limits(c: &QrsP9Config) -> Limits {
-    Limits {
-        max_requests: match c.max_requests {
-            0 => usize::MAX,
-            n => n as usize,
-        },
-        max_bytes: match c.max_bytes {
-            0 => usize::MAX,
-            n => usize::try_from(n).unwrap_or(usize::MAX),
-        },
-    }
-}
-
-fn engine_config(c: &QrsP9Config) -> Option<Config> {
-    let multidevs = match c.multidevs {
-        QRS_P9_MULTIDEVS_WARN => MultiDevs::Warn,
-        QRS_P9_MULTIDEVS_REMAP => MultiDevs::Remap,
-        QRS_P9_MULTIDEVS_FORBID => MultiDevs::Forbid,
-        _ => return None,
-    };
-    let all = QRS_P9_VERSION_DOTL | QRS_P9_VERSION_DOTU;
-    if c.versions == 0
-        || c.versions & !all != 0
-        || c.msize_max < p9_wire::consts::P9_MIN_MSIZE
-        || c.fids_max == 0
-    {
-        return None;
-    }
-    Some(Config {
-        msize_max: c.msize_max,
-        multidevs,
-        readonly: c.readonly != 0,
-        max_xattr: c.max_xattr,
-        fids_max: c.fids_max as usize,
-        open_high_water: (c.open_high_water != 0).then_some(c.open_high_water as usize),
-        versions: Versions {
-            dotl: c.versions & QRS_P9_VERSION_DOTL != 0,
-            dotu: c.versions & QRS_P9_VERSION_DOTU != 0,
-        },
-    })
 }
 
 /// Make a server for `backend` with `config` (copied), sending replies
@@ -691,8 +270,7 @@ unsafe fn server_new(
     else {
         return -libc::EINVAL;
     };
-    let (Some(reply_buffers), Some(complete)) = (transport.reply_buffers, transport.complete)
-    else {
+    let Some(c_transport) = Transport::new(transport, opaque) else {
         return -libc::EINVAL;
     };
     if out.is_null() {
@@ -707,8 +285,8 @@ unsafe fn server_new(
         (None, n) => Threads::Own(n),
     };
     let limits = limits(config);
-    let session = transport.session.map(|f| CSession { f, opaque });
-    let room = transport.room.map(|f| CRoom { f, opaque });
+    let session = CSession::new(transport, opaque);
+    let room = CRoom::new(transport, opaque);
     let engine = match backend.kind {
         BackendKind::Native(b) => {
             Engine::new(b, cfg, threads, limits, session, room).map(AnyEngine::Native)
@@ -717,17 +295,11 @@ unsafe fn server_new(
     };
     let engine = match engine {
         Ok(e) => e,
-        Err(e) => return e,
+        Err(e) => return to_neg_errno(e),
     };
     let server = Box::new(QrsP9Server {
         engine,
-        transport: Transport {
-            reply_buffers,
-            complete,
-            throttle: transport.throttle,
-            trace: transport.trace,
-            opaque,
-        },
+        transport: c_transport,
     });
     // SAFETY: non-NULL and writable, per the contract.
     unsafe { *out = Box::into_raw(server) };
@@ -977,7 +549,7 @@ pub unsafe extern "C" fn qrs_p9_submit(
         let Some(pdu) = (unsafe { Pdu::new(pdu, req, niov) }) else {
             return -libc::EINVAL;
         };
-        with_engine!(s, e => e.submit(pdu, s.transport))
+        with_engine!(s, e => e.submit(pdu, s.transport)).map_or_else(to_neg_errno, |()| 0)
     })
 }
 
@@ -1010,7 +582,7 @@ pub unsafe extern "C" fn qrs_p9_server_wait_room(
             return -libc::EINVAL;
         };
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        with_engine!(s, e => e.wait_room(bytes, timeout))
+        with_engine!(s, e => e.wait_room(bytes, timeout)).map_or_else(to_neg_errno, |()| 0)
     })
 }
 
@@ -1035,6 +607,6 @@ pub unsafe extern "C" fn qrs_p9_server_shutdown(server: *const QrsP9Server) -> i
         let Some(s) = (unsafe { server.as_ref() }) else {
             return -libc::EINVAL;
         };
-        with_engine!(s, e => e.shutdown())
+        with_engine!(s, e => e.shutdown()).map_or_else(to_neg_errno, |()| 0)
     })
 }
