@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! The client: sending requests, and one typed helper per operation.
+//! The client: sending requests, and one typed helper per operation (the
+//! 9P2000.u-only ones in the child module `dotu`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use p9_wire::msgtype::TVERSION;
 use p9_wire::types::StatDotl;
 use p9_wire::{
     max_read_count, Dirent, Errno, Flock, Getlock, Header, P9String, Proto, Qid, Rmessage, SetAttr,
-    SgView, Stat, StatFs, Tmessage,
+    SgView, StatFs, Tmessage,
 };
 
 use crate::pending::{Expect, Pending, SessionCell, Slot};
@@ -37,13 +38,15 @@ pub struct Client<T: Transport> {
 /// else is a bug here).
 macro_rules! expect_msg {
     ($reply:expr, $pat:pat => $out:expr) => {{
-        let reply: Reply = $reply;
+        let reply: $crate::Reply = $reply;
         match reply.msg() {
             $pat => $out,
             other => unreachable!("reply type was checked, got {other:?}"),
         }
     }};
 }
+
+mod dotu;
 
 impl<T: Transport> Client<T> {
     /// A client on `transport`, before any Tversion: replies are decoded as
@@ -635,91 +638,6 @@ impl<T: Transport> Client<T> {
             lock: lock.clone(),
         };
         Ok(expect_msg!(self.call(&msg)?, Rmessage::Getlock(gl) => gl))
-    }
-
-    // ----- 9P2000.u -----
-
-    /// Topen with an [`p9_wire::consts::omode`] byte: the qid and iounit.
-    pub fn open(&self, fid: u32, mode: u8) -> Result<(Qid, u32), Errno> {
-        let msg = Tmessage::Open { fid, mode };
-        Ok(expect_msg!(self.call(&msg)?, Rmessage::Open { qid, iounit } => (qid, iounit)))
-    }
-
-    /// Tcreate: `name` in directory `fid` (which becomes the new file's
-    /// fid) with `perm` ([`p9_wire::consts::dm`] type bits included),
-    /// `mode` and the .u `extension`.  The qid and iounit.
-    pub fn create(
-        &self,
-        fid: u32,
-        name: impl AsRef<[u8]>,
-        perm: u32,
-        mode: u8,
-        extension: impl AsRef<[u8]>,
-    ) -> Result<(Qid, u32), Errno> {
-        let msg = Tmessage::Create {
-            fid,
-            name: name.as_ref().into(),
-            perm,
-            mode,
-            extension: extension.as_ref().into(),
-        };
-        Ok(expect_msg!(self.call(&msg)?, Rmessage::Create { qid, iounit } => (qid, iounit)))
-    }
-
-    /// Tstat.
-    pub fn stat(&self, fid: u32) -> Result<Stat, Errno> {
-        let r = self.call(&Tmessage::Stat { fid })?;
-        Ok(expect_msg!(r, Rmessage::Stat { stat } => stat))
-    }
-
-    /// Twstat (start from [`Stat::dont_touch`] and set what changes).
-    pub fn wstat(&self, fid: u32, stat: &Stat) -> Result<(), Errno> {
-        let msg = Tmessage::Wstat {
-            fid,
-            stat: stat.clone(),
-        };
-        self.call(&msg).map(drop)
-    }
-
-    /// One Tread on an open 9P2000.u directory: the stats in the reply.
-    ///
-    /// # Panics
-    /// When the stats do not parse.
-    pub fn read_dir_u(&self, fid: u32, offset: u64, count: u32) -> Result<Vec<Stat>, Errno> {
-        Ok(self.read_dir_u_bytes(fid, offset, count)?.1)
-    }
-
-    fn read_dir_u_bytes(
-        &self,
-        fid: u32,
-        offset: u64,
-        count: u32,
-    ) -> Result<(usize, Vec<Stat>), Errno> {
-        let data = self.read(fid, offset, count)?;
-        let stats = Stat::iter(SgView::from_slice(&data))
-            .map(|s| s.unwrap_or_else(|e| panic!("p9-client: bad stat in directory read: {e}")))
-            .collect();
-        Ok((data.len(), stats))
-    }
-
-    /// Read a whole 9P2000.u directory (offsets advance by the bytes
-    /// returned, as 9P2000 requires).
-    ///
-    /// # Panics
-    /// When the server never reaches the end.
-    pub fn read_dir_u_all(&self, fid: u32) -> Result<Vec<Stat>, Errno> {
-        let count = max_read_count(self.msize().min(1 << 24));
-        let mut offset = 0u64;
-        let mut out = Vec::new();
-        for _ in 0..MAX_DIR_CALLS {
-            let (n, stats) = self.read_dir_u_bytes(fid, offset, count)?;
-            if n == 0 {
-                return Ok(out);
-            }
-            offset += n as u64;
-            out.extend(stats);
-        }
-        panic!("p9-client: directory read on fid {fid} never reached the end");
     }
 }
 

@@ -10,7 +10,7 @@ use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::errno::{cvt, cvt_long, retry_eintr, Errno, Result};
+use crate::errno::{self, cvt, cvt_long, retry_eintr, Errno, Result};
 use crate::node::{file_type, fstat, is_reg_or_dir, Node, ProcPath};
 use crate::open::open;
 use crate::resolve::{component, NameUse};
@@ -195,7 +195,7 @@ fn statx_at(fd: BorrowedFd<'_>, name: &CStr, flags: libc::c_int) -> Result<Stat>
         // SAFETY: the buffer was zero-initialised (a valid bit pattern for
         // this plain-integer structure) and statx filled it.
         Ok(_) => Ok(Stat::from_statx(unsafe { stx.assume_init_ref() })),
-        Err(Errno(libc::ENOSYS)) => {
+        Err(errno::ENOSYS) => {
             let mut st = MaybeUninit::<libc::stat64>::uninit();
             // SAFETY: `name` is NUL-terminated and outlives the call; `st`
             // is valid for writes of a `stat64`; the descriptor is live.
@@ -239,7 +239,7 @@ pub fn generation(node: &Node) -> Result<u64> {
     match r {
         // File systems store a 32-bit generation (ext4 writes an int).
         Ok(_) => Ok(u64::from(v as u32)),
-        Err(Errno(libc::ENOTTY | libc::EOPNOTSUPP | libc::EINVAL)) => Ok(0),
+        Err(errno::ENOTTY | errno::EOPNOTSUPP | errno::EINVAL) => Ok(0),
         Err(e) => Err(e),
     }
 }
@@ -274,7 +274,7 @@ pub(crate) fn chmod_known(
     mode: libc::mode_t,
 ) -> Result<()> {
     if file_type(st_mode) == libc::S_IFLNK {
-        return Err(Errno(libc::EOPNOTSUPP));
+        return Err(errno::EOPNOTSUPP);
     }
     if FCHMODAT2.load(Ordering::Relaxed) != 2 {
         // SAFETY: the empty path is NUL-terminated; the descriptor is live.
@@ -291,14 +291,11 @@ pub(crate) fn chmod_known(
             FCHMODAT2.store(1, Ordering::Relaxed);
             return Ok(());
         }
-        let e = std::io::Error::last_os_error()
-            .raw_os_error()
-            .unwrap_or(libc::EIO);
-        match e {
-            libc::ENOSYS | libc::EINVAL if FCHMODAT2.load(Ordering::Relaxed) == 0 => {
+        match Errno::last() {
+            errno::ENOSYS | errno::EINVAL if FCHMODAT2.load(Ordering::Relaxed) == 0 => {
                 FCHMODAT2.store(2, Ordering::Relaxed);
             }
-            _ => return Err(Errno(e)),
+            e => return Err(e),
         }
     }
     let p = ProcPath::new(node.as_raw_fd());
@@ -343,7 +340,7 @@ pub fn chown(node: impl AsFd, uid: Option<u32>, gid: Option<u32>) -> Result<()> 
 /// * otherwise the raw errno of `ftruncate` (`EFBIG`, `EPERM`, ...).
 pub fn truncate(node: &Node, size: u64) -> Result<()> {
     if i64::try_from(size).is_err() {
-        return Err(Errno(libc::EINVAL));
+        return Err(errno::EINVAL);
     }
     let fd = open(node, libc::O_WRONLY)?;
     crate::io::ftruncate(&fd, size)
@@ -373,7 +370,7 @@ impl SetTime {
             },
             SetTime::At(t) => {
                 if t.nsec >= 1_000_000_000 {
-                    return Err(Errno(libc::EINVAL));
+                    return Err(errno::EINVAL);
                 }
                 libc::timespec {
                     tv_sec: t.sec,
@@ -417,9 +414,7 @@ pub fn utimes(node: impl AsFd, atime: SetTime, mtime: SetTime) -> Result<()> {
     match r {
         Ok(_) => Ok(()),
         // Kernels without AT_EMPTY_PATH support in utimensat.
-        Err(Errno(libc::ENOENT | libc::EINVAL)) => {
-            utimes_proc(&ProcPath::new(node.as_raw_fd()), &times)
-        }
+        Err(errno::ENOENT | errno::EINVAL) => utimes_proc(&ProcPath::new(node.as_raw_fd()), &times),
         Err(e) => Err(e),
     }
 }
@@ -504,13 +499,13 @@ pub fn readlink(node: &Node) -> Result<Vec<u8>> {
                 let more = buf.len() * 2;
                 buf.resize(more, 0);
             }
-            Err(Errno(libc::ENOENT)) => {
+            Err(errno::ENOENT) => {
                 // readlinkat(fd, "") of a non-link says ENOENT.
                 let st = fstat(node.as_fd())?;
                 return Err(if file_type(st.st_mode) == libc::S_IFLNK {
-                    Errno(libc::ENOENT)
+                    errno::ENOENT
                 } else {
-                    Errno(libc::EINVAL)
+                    errno::EINVAL
                 });
             }
             Err(e) => return Err(e),
@@ -555,11 +550,11 @@ mod tests {
         assert!(st.is_symlink());
         assert_eq!(st.ino, stat(&s).unwrap().ino);
         assert_eq!(stat_at(&root, b".").unwrap().ino, stat(&root).unwrap().ino);
-        assert_eq!(stat_at(&root, b"..").unwrap_err(), Errno(libc::EINVAL));
-        assert_eq!(stat_at(&root, b"s/x").unwrap_err(), Errno(libc::ENOENT));
-        assert_eq!(stat_at(&root, b"").unwrap_err(), Errno(libc::ENOENT));
-        assert_eq!(stat_at(&root, b"gone").unwrap_err(), Errno(libc::ENOENT));
-        assert_eq!(stat_at(&f, b"x").unwrap_err(), Errno(libc::ENOTDIR));
+        assert_eq!(stat_at(&root, b"..").unwrap_err(), errno::EINVAL);
+        assert_eq!(stat_at(&root, b"s/x").unwrap_err(), errno::ENOENT);
+        assert_eq!(stat_at(&root, b"").unwrap_err(), errno::ENOENT);
+        assert_eq!(stat_at(&root, b"gone").unwrap_err(), errno::ENOENT);
+        assert_eq!(stat_at(&f, b"x").unwrap_err(), errno::ENOTDIR);
     }
 
     /// The `/proc/self/fd` fallback of [`utimes`] (for kernels whose

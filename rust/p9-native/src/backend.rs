@@ -26,78 +26,39 @@
 //!   reader for `Treaddir`.
 //!
 //! Errors are the layer's raw Linux errnos, passed to the guest unchanged.
+//!
+//! The child modules: `place` finds a node's file (walk steps, checked
+//! places), `handle` holds open fids, `readdir` lists directories,
+//! `convert` translates the engine's types, `mapped` has the mapped
+//! models' hooks.
 
+mod convert;
+mod handle;
 mod mapped;
+mod place;
+mod readdir;
 
 use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use p9_engine::backend::{
-    Attr, Backend, Cred, DirEntry, Lock, LockStatus, Result, SetAttr, SetTime as EngineSetTime,
-    Time,
-};
+use p9_engine::backend::{Attr, Backend, Cred, DirEntry, Lock, LockStatus, Result, SetAttr};
 use p9_wire::consts::lock_type;
-use p9_wire::errno::Errno as WireErrno;
 use p9_wire::types::StatFs as WireStatFs;
 
+use convert::{attr_of, lock_kind, set_attrs};
+pub use handle::NativeHandle;
+use handle::{DirState, HandleKind};
+
 use crate::budget::{HandleToken, Held};
+use crate::errno;
 use crate::open::{create_file_stat, open_known};
 use crate::tree::{Rec, Tree};
 use crate::{
-    chmod, chown, fsync, ftruncate, generation, getlk, link, mkdir, mknod, pread, pwrite, renameat,
-    setlk, stat, stat_at, statfs, truncate, unlinkat, utimes, DirReader, Errno, LockType, Node,
-    SecurityModel, SetTime, Stat, Timespec,
+    fsync, ftruncate, generation, getlk, link, mkdir, mknod, pread, pwrite, renameat, setlk, stat,
+    statfs, truncate, unlinkat, DirReader, LockType, NewEntry, Node, SecurityModel, Stat,
 };
-
-/// The layer's errno as the engine's (both are positive Linux values).
-fn werr(e: Errno) -> WireErrno {
-    WireErrno(u32::try_from(e.0).unwrap_or(libc::EIO as u32))
-}
-
-/// Shorthand: run a layer call and convert its error.
-fn w<T>(r: crate::Result<T>) -> Result<T> {
-    r.map_err(werr)
-}
-
-fn time(t: Timespec) -> Time {
-    Time {
-        sec: t.sec,
-        nsec: t.nsec,
-    }
-}
-
-/// The engine's attributes from the layer's.
-fn attr_of(st: &Stat) -> Attr {
-    Attr {
-        dev: st.dev,
-        ino: st.ino,
-        mode: st.mode,
-        uid: st.uid,
-        gid: st.gid,
-        nlink: st.nlink,
-        rdev: st.rdev,
-        size: st.size,
-        blksize: st.blksize,
-        blocks: st.blocks,
-        atime: time(st.atime),
-        mtime: time(st.mtime),
-        ctime: time(st.ctime),
-        btime: st.btime.map(time),
-    }
-}
-
-fn set_time(t: EngineSetTime) -> SetTime {
-    match t {
-        EngineSetTime::Omit => SetTime::Omit,
-        EngineSetTime::Now => SetTime::Now,
-        EngineSetTime::At(t) => SetTime::At(Timespec {
-            sec: t.sec,
-            nsec: t.nsec,
-        }),
-    }
-}
 
 /// A file of the export as the engine holds it (one per fid): its record
 /// in the backend's tree (see the module documentation).  Cloning shares
@@ -105,118 +66,6 @@ fn set_time(t: EngineSetTime) -> SetTime {
 #[derive(Clone, Debug)]
 pub struct NativeNode {
     rec: Arc<Rec>,
-}
-
-/// An open file or directory (one per open fid), counted against the
-/// descriptor budget.  It needs no node descriptor of its own: `Tgetattr`
-/// and `Tsetattr` of an open fid go through the handle (so they work for
-/// open-but-unlinked files whatever the budget did to the node).
-#[derive(Debug)]
-pub struct NativeHandle {
-    kind: HandleKind,
-    rec: Arc<Rec>,
-    _token: HandleToken,
-}
-
-#[derive(Debug)]
-enum HandleKind {
-    /// A regular file opened for I/O.
-    File(OwnedFd),
-    /// A directory opened for reading; a mutex because `readdir` takes
-    /// `&Handle` and seeks.
-    Dir(Mutex<DirState>),
-}
-
-/// An open directory and where its descriptor is.
-struct DirState {
-    reader: DirReader,
-    /// The cookie the next `getdents64` continues from, when known: 0
-    /// when just opened, the last entry's `d_off` after a batch was taken
-    /// whole (the kernel leaves the position there), unchanged at the
-    /// end; `None` otherwise (a batch cut short, an error, a panic), so
-    /// the next readdir seeks.  A readdir from where the descriptor is
-    /// needs no `lseek`.
-    at: Option<i64>,
-    /// The `getdents64` buffer, taken at the first readdir (from
-    /// [`DIRENT_BUFS`] when one is there) and given back when closed.
-    buf: Vec<u8>,
-}
-
-/// `getdents64` buffers of closed directories, for the next ones (a
-/// Tlopen + Treaddir + Tclunk then costs no allocation and no zeroing).
-static DIRENT_BUFS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-
-/// Buffers kept in [`DIRENT_BUFS`].
-const DIRENT_BUFS_KEPT: usize = 8;
-
-fn dirent_bufs() -> MutexGuard<'static, Vec<Vec<u8>>> {
-    // The list is consistent at every step.
-    DIRENT_BUFS
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-impl Drop for DirState {
-    fn drop(&mut self) {
-        if self.buf.len() == DIRENT_BUF {
-            let mut bufs = dirent_bufs();
-            if bufs.len() < DIRENT_BUFS_KEPT {
-                if bufs.capacity() == 0 {
-                    bufs.reserve_exact(DIRENT_BUFS_KEPT);
-                }
-                bufs.push(std::mem::take(&mut self.buf));
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for DirState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirState")
-            .field("reader", &self.reader)
-            .field("at", &self.at)
-            .finish_non_exhaustive()
-    }
-}
-
-impl DirState {
-    fn new(reader: DirReader) -> Mutex<DirState> {
-        Mutex::new(DirState {
-            reader,
-            at: Some(0),
-            buf: Vec::new(),
-        })
-    }
-}
-
-impl NativeHandle {
-    /// Whether this is a directory (opened for `Treaddir`).
-    #[must_use]
-    pub fn is_dir(&self) -> bool {
-        matches!(self.kind, HandleKind::Dir(_))
-    }
-
-    fn file(&self) -> Result<BorrowedFd<'_>> {
-        match &self.kind {
-            HandleKind::File(fd) => Ok(fd.as_fd()),
-            HandleKind::Dir(_) => Err(werr(Errno(libc::EISDIR))),
-        }
-    }
-
-    /// Runs `f` with the handle's descriptor (file or directory).
-    fn with_fd<T>(&self, f: impl FnOnce(BorrowedFd<'_>) -> T) -> T {
-        match &self.kind {
-            HandleKind::File(fd) => f(fd.as_fd()),
-            HandleKind::Dir(dir) => f(lock_dir(dir).reader.as_fd()),
-        }
-    }
-}
-
-fn lock_dir(m: &Mutex<DirState>) -> MutexGuard<'_, DirState> {
-    // A panic in another request while holding the lock leaves the reader
-    // usable (a readdir cut short leaves the position unknown, so the
-    // next one seeks), so poisoning is ignored.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A node's place, checked by [`NativeBackend::entry_of`].
@@ -258,10 +107,6 @@ fn has_generations(fs_type: u32) -> bool {
     matches!(fs_type, 0xEF53 | 0x9123_683E | 0x5265_4973 | 0x5846_5342)
 }
 
-/// Size of the `getdents64` buffer of one readdir batch: about a thousand
-/// entries with short names, what one Treaddir of a usual size takes.
-const DIRENT_BUF: usize = 32 * 1024;
-
 impl NativeBackend {
     /// Serves the directory `root` (host configuration, resolved normally)
     /// with the security model `model`.
@@ -290,7 +135,9 @@ impl NativeBackend {
     /// Finds files with the per-component `openat` walk (as on a kernel
     /// without `openat2`, or where a seccomp filter refuses it) even where
     /// `openat2` works: for tests of that path, which must be just as
-    /// escape-proof.
+    /// escape-proof.  A test hook: only with the cargo feature
+    /// `test-hooks`.
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn force_openat_fallback(&mut self, on: bool) {
         self.tree.fallback = on;
     }
@@ -309,96 +156,6 @@ impl NativeBackend {
     /// that want to shed descriptors.
     pub fn give_back_idle(&self) -> usize {
         self.tree.give_back_idle()
-    }
-
-    /// Attributes of `rec`'s file, through its descriptor.
-    fn stat_of(&self, rec: &Arc<Rec>) -> Result<Stat> {
-        let h = w(self.tree.node(rec))?;
-        w(self.guest_stat(rec, w(stat(&h))?))
-    }
-
-    /// One walk step from `cur`.
-    fn step(&self, cur: &NativeNode, name: &[u8]) -> Result<(NativeNode, Attr)> {
-        let rec = match name {
-            b"." => Arc::clone(&cur.rec),
-            // The parent as recorded, never the kernel's `..` of a
-            // descriptor (which follows the directory wherever the host
-            // moves it); the root's is the root.
-            b".." => {
-                if !cur.rec.is_dir() {
-                    return Err(werr(Errno(libc::ENOTDIR)));
-                }
-                match w(cur.rec.entry())? {
-                    None => Arc::clone(&cur.rec),
-                    Some((parent, _)) => parent,
-                }
-            }
-            _ => {
-                w(self.model.check_name(name))?;
-                let (rec, st) = w(self.tree.lookup(&cur.rec, name))?;
-                let st = w(self.guest_stat(&rec, st))?;
-                return Ok((NativeNode { rec }, attr_of(&st)));
-            }
-        };
-        let st = self.stat_of(&rec)?;
-        Ok((NativeNode { rec }, attr_of(&st)))
-    }
-
-    /// The node's descriptor to open the file with: found at its place
-    /// beneath the root now; or, when it is no longer there, the cached
-    /// descriptor of a file that has no name anywhere any more (unlinked,
-    /// `st_nlink` 0: only descriptors reach it, so opening it reaches
-    /// nothing outside the export).
-    fn openable(&self, rec: &Arc<Rec>) -> Result<Arc<Held>> {
-        match self.tree.verified(rec) {
-            Err(e @ Errno(libc::ENOENT | libc::ESTALE)) => match rec.cached() {
-                Some(h) if stat(&h).is_ok_and(|st| st.nlink == 0) => Ok(h),
-                _ => Err(werr(e)),
-            },
-            r => w(r),
-        }
-    }
-
-    /// The directory and name of `node`'s place, checked to still hold
-    /// `node`'s file (`ENOENT` if the name is gone, `ESTALE` if it is
-    /// another file's now), with the directory's descriptor; `at_root`
-    /// for the export root (what the kernel says for `.`: `EINVAL` to
-    /// unlink, `EBUSY` to rename).  The check and the use of the name are
-    /// two calls, as in QEMU.
-    fn entry_of(&self, node: &NativeNode, at_root: i32) -> Result<Place> {
-        let Some((dir, name)) = w(node.rec.entry())? else {
-            return Err(werr(Errno(at_root)));
-        };
-        // The file itself, held across the check.
-        let _own = w(self.tree.node(&node.rec))?;
-        let d = w(self.tree.verified(&dir))?;
-        let cur = w(stat_at(&*d, &name))?;
-        if !node.rec.is(&cur) {
-            return Err(werr(Errno(libc::ESTALE)));
-        }
-        Ok(Place {
-            dir,
-            name,
-            fd: d,
-            st: cur,
-        })
-    }
-
-    /// `..` of the directory `rec` as `Treaddir` reports it: the recorded
-    /// parent (the root's is the root).
-    fn dotdot(&self, rec: &Arc<Rec>) -> crate::Result<Arc<Rec>> {
-        Ok(match rec.entry()? {
-            None => Arc::clone(rec),
-            Some((parent, _)) => parent,
-        })
-    }
-
-    fn handle(&self, kind: HandleKind, rec: &Arc<Rec>, token: HandleToken) -> NativeHandle {
-        NativeHandle {
-            kind,
-            rec: Arc::clone(rec),
-            _token: token,
-        }
     }
 }
 
@@ -447,7 +204,7 @@ impl Backend for NativeBackend {
     /// `stat` of the open handle's descriptor (works for open-but-unlinked
     /// files, as 9p.c's `fstat`).
     fn fstat(&self, _node: &NativeNode, handle: &NativeHandle) -> Result<Attr> {
-        let st = w(handle.with_fd(|fd| self.guest_fstat(&handle.rec, fd, stat(fd)?)))?;
+        let st = handle.with_fd(|fd| self.guest_fstat(&handle.rec, fd, stat(fd)?))?;
         Ok(attr_of(&st))
     }
 
@@ -461,8 +218,8 @@ impl Backend for NativeBackend {
             return Ok(0);
         }
         match attr.mode & libc::S_IFMT {
-            libc::S_IFREG | libc::S_IFDIR => w(generation(&*w(self.tree.node(&node.rec))?)),
-            _ => Err(werr(Errno(libc::ENOTTY))),
+            libc::S_IFREG | libc::S_IFDIR => generation(&*self.tree.node(&node.rec)?),
+            _ => Err(errno::ENOTTY),
         }
     }
 
@@ -487,19 +244,19 @@ impl Backend for NativeBackend {
             return self.setattr_mapped(node, handle, set);
         }
         let Some(h) = handle else {
-            let n = w(self.tree.node(&node.rec))?;
+            let n = self.tree.node(&node.rec)?;
             if let Some(size) = set.size {
-                w(truncate(&n, size))?;
+                truncate(&n, size)?;
             }
-            return w(set_attrs(n.as_fd(), set));
+            return set_attrs(n.as_fd(), set);
         };
         if let Some(size) = set.size {
             match &h.kind {
-                HandleKind::File(fd) => w(ftruncate(fd, size))?,
-                HandleKind::Dir(_) => return Err(werr(Errno(libc::EISDIR))),
+                HandleKind::File(fd) => ftruncate(fd, size)?,
+                HandleKind::Dir(_) => return Err(errno::EISDIR),
             }
         }
-        w(h.with_fd(|fd| set_attrs(fd, set)))
+        h.with_fd(|fd| set_attrs(fd, set))
     }
 
     /// Opens with [`open`](crate::open()) (flags sanitised; special files `ENXIO`,
@@ -512,33 +269,37 @@ impl Backend for NativeBackend {
     /// up and this backend holds its share of open handles.
     fn open(&self, node: &NativeNode, flags: i32) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
-        let token = w(HandleToken::take(self.tree.account()))?;
+        let token = HandleToken::take(self.tree.account())?;
         // The record knows its file's type and identity (the descriptor
         // is that file: `openable` checked).
         let rec = &node.rec;
-        let fd = w(open_known(&held, rec.kind(), rec.dev(), rec.ino(), flags))?;
+        let fd = open_known(&held, rec.kind(), rec.dev(), rec.ino(), flags)?;
         let kind = if rec.is_dir() {
             HandleKind::Dir(DirState::new(DirReader::from_fd(fd)))
         } else {
             HandleKind::File(fd)
         };
-        Ok(self.handle(kind, &node.rec, token))
+        Ok(NativeHandle::new(kind, &node.rec, token))
     }
 
     /// As [`Backend::open`], for reading a directory.
     fn opendir(&self, node: &NativeNode) -> Result<NativeHandle> {
         let held = self.openable(&node.rec)?;
-        let token = w(HandleToken::take(self.tree.account()))?;
+        let token = HandleToken::take(self.tree.account())?;
         let rec = &node.rec;
-        let fd = w(open_known(
+        let fd = open_known(
             &held,
             rec.kind(),
             rec.dev(),
             rec.ino(),
             libc::O_RDONLY | libc::O_DIRECTORY,
-        ))?;
+        )?;
         let reader = DirReader::from_fd(fd);
-        Ok(self.handle(HandleKind::Dir(DirState::new(reader)), &node.rec, token))
+        Ok(NativeHandle::new(
+            HandleKind::Dir(DirState::new(reader)),
+            &node.rec,
+            token,
+        ))
     }
 
     /// [`create_file`](crate::create_file) in the directory found at its place beneath the
@@ -552,16 +313,21 @@ impl Backend for NativeBackend {
         mode: u32,
         cred: &Cred,
     ) -> Result<(NativeNode, NativeHandle, Attr)> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
-        let token = w(HandleToken::take(self.tree.account()))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
+        let token = HandleToken::take(self.tree.account())?;
         let host_mode = self.model.host_file_mode(mode & 0o7777);
-        let (node, fd, mut st) = w(create_file_stat(&d, name, flags, host_mode))?;
+        let (node, fd, mut st) = create_file_stat(&d, name, flags, host_mode)?;
+        let entry = NewEntry {
+            dir: &d,
+            name,
+            node: &node,
+        };
         let mode = (mode & 0o7777) | libc::S_IFREG;
         let cur = (st.mode, st.uid, st.gid);
-        let chowned = w(self
+        let chowned = self
             .model
-            .finish_create_known(&d, name, &node, cur, cred.uid, cred.gid, mode, None))?;
+            .finish_create_known(entry, cur, cred.uid, cred.gid, mode, None)?;
         // What the owner and mode change did, without asking again (the
         // identity, type, size and times the qid is made of are the same);
         // the mapped models left the host file alone and overlay theirs.
@@ -576,31 +342,29 @@ impl Backend for NativeBackend {
             }
             st.mode = mode;
         }
-        let guest = w(self.new_stat(&d, name, &node, st))?;
+        let guest = self.new_stat(&d, name, &node, st)?;
         let (rec, _) = self.tree.adopt(&dir.rec, name, Held::new(node), &st);
-        let handle = self.handle(HandleKind::File(fd), &rec, token);
+        let handle = NativeHandle::new(HandleKind::File(fd), &rec, token);
         Ok((NativeNode { rec }, handle, attr_of(&guest)))
     }
 
     fn mkdir(&self, dir: &NativeNode, name: &[u8], mode: u32, cred: &Cred) -> Result<Attr> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
-        let node = w(mkdir(&d, name, self.model.host_dir_mode(mode & 0o7777)))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
+        let node = mkdir(&d, name, self.model.host_dir_mode(mode & 0o7777))?;
         let mode = mode | libc::S_IFDIR;
-        w(self
-            .model
-            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
+        self.model
+            .finish_create(&d, name, &node, cred.uid, cred.gid, mode)?;
         self.new_attr(&d, name, &node)
     }
 
     fn symlink(&self, dir: &NativeNode, name: &[u8], target: &[u8], cred: &Cred) -> Result<Attr> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
-        let node = w(self.model.symlink(&d, name, target))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
+        let node = self.model.symlink(&d, name, target)?;
         let mode = 0o777 | libc::S_IFLNK;
-        w(self
-            .model
-            .finish_create(&d, name, &node, cred.uid, cred.gid, mode))?;
+        self.model
+            .finish_create(&d, name, &node, cred.uid, cred.gid, mode)?;
         self.new_attr(&d, name, &node)
     }
 
@@ -612,29 +376,33 @@ impl Backend for NativeBackend {
         rdev: u64,
         cred: &Cred,
     ) -> Result<Attr> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
         let (host_mode, host_rdev) = self.model.host_mknod(mode, rdev);
-        let node = w(mknod(&d, name, host_mode, host_rdev))?;
-        w(self
-            .model
-            .finish_create_dev(&d, name, &node, cred.uid, cred.gid, mode, Some(rdev)))?;
+        let node = mknod(&d, name, host_mode, host_rdev)?;
+        let entry = NewEntry {
+            dir: &d,
+            name,
+            node: &node,
+        };
+        self.model
+            .finish_create_dev(entry, cred.uid, cred.gid, mode, Some(rdev))?;
         self.new_attr(&d, name, &node)
     }
 
     /// Links the file found at `target`'s place (so a file the host moved
     /// out of the export is not brought back in) into the directory.
     fn link(&self, target: &NativeNode, dir: &NativeNode, name: &[u8]) -> Result<()> {
-        w(self.model.check_name(name))?;
-        let t = w(self.tree.verified(&target.rec))?;
-        let d = w(self.tree.verified(&dir.rec))?;
-        w(link(&t, &d, name))?;
+        self.model.check_name(name)?;
+        let t = self.tree.verified(&target.rec)?;
+        let d = self.tree.verified(&dir.rec)?;
+        link(&t, &d, name)?;
         self.linked_meta(target, &d, name)
     }
 
     fn readlink(&self, node: &NativeNode) -> Result<Vec<u8>> {
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.readlink(&n))
+        let n = self.tree.node(&node.rec)?;
+        self.model.readlink(&n)
     }
 
     /// Renames between the directories found at their places, then moves
@@ -647,15 +415,15 @@ impl Backend for NativeBackend {
         newdir: &NativeNode,
         newname: &[u8],
     ) -> Result<()> {
-        w(self.model.check_name(oldname))?;
-        w(self.model.check_name(newname))?;
-        let o = w(self.tree.verified(&olddir.rec))?;
+        self.model.check_name(oldname)?;
+        self.model.check_name(newname)?;
+        let o = self.tree.verified(&olddir.rec)?;
         let n = if Arc::ptr_eq(&olddir.rec, &newdir.rec) {
             Arc::clone(&o)
         } else {
-            w(self.tree.verified(&newdir.rec))?
+            self.tree.verified(&newdir.rec)?
         };
-        w(renameat(&o, oldname, &n, newname))?;
+        renameat(&o, oldname, &n, newname)?;
         self.renamed_meta(&o, oldname, &n, newname)?;
         self.tree.moved(&olddir.rec, oldname, &newdir.rec, newname);
         Ok(())
@@ -670,17 +438,17 @@ impl Backend for NativeBackend {
         newdir: Option<&NativeNode>,
         newname: &[u8],
     ) -> Result<NativeNode> {
-        w(self.model.check_name(newname))?;
+        self.model.check_name(newname)?;
         let Place {
             dir, name, fd: d, ..
-        } = self.entry_of(node, libc::EBUSY)?;
+        } = self.entry_of(node, errno::EBUSY)?;
         let (newdir, n) = match newdir {
             Some(nd) if !Arc::ptr_eq(&nd.rec, &dir) => {
-                (Arc::clone(&nd.rec), w(self.tree.verified(&nd.rec))?)
+                (Arc::clone(&nd.rec), self.tree.verified(&nd.rec)?)
             }
             _ => (Arc::clone(&dir), Arc::clone(&d)),
         };
-        w(renameat(&d, &name, &n, newname))?;
+        renameat(&d, &name, &n, newname)?;
         self.renamed_meta(&d, &name, &n, newname)?;
         self.tree.moved(&dir, &name, &newdir, newname);
         Ok(node.clone())
@@ -696,10 +464,10 @@ impl Backend for NativeBackend {
     }
 
     fn unlink(&self, dir: &NativeNode, name: &[u8], rmdir: bool) -> Result<()> {
-        w(self.model.check_name(name))?;
-        let d = w(self.tree.verified(&dir.rec))?;
+        self.model.check_name(name)?;
+        let d = self.tree.verified(&dir.rec)?;
         self.unlinking_meta(&d, name, rmdir)?;
-        w(unlinkat(&d, name, rmdir))?;
+        unlinkat(&d, name, rmdir)?;
         self.unlinked_meta(&d, name);
         self.tree.removed(&dir.rec, name);
         Ok(())
@@ -716,9 +484,9 @@ impl Backend for NativeBackend {
             name,
             fd: d,
             st,
-        } = self.entry_of(node, libc::EINVAL)?;
+        } = self.entry_of(node, errno::EINVAL)?;
         self.unlinking_meta(&d, &name, st.is_dir())?;
-        w(unlinkat(&d, &name, st.is_dir()))?;
+        unlinkat(&d, &name, st.is_dir())?;
         self.unlinked_meta(&d, &name);
         self.tree.removed(&dir, &name);
         Ok(())
@@ -731,17 +499,17 @@ impl Backend for NativeBackend {
         offset: u64,
         bufs: &mut [IoSliceMut<'_>],
     ) -> Result<usize> {
-        w(pread(handle.file()?, bufs, offset))
+        pread(handle.file()?, bufs, offset)
     }
 
     /// `EISDIR` on a directory handle.
     fn write(&self, handle: &NativeHandle, offset: u64, bufs: &[IoSlice<'_>]) -> Result<usize> {
-        w(pwrite(handle.file()?, bufs, offset))
+        pwrite(handle.file()?, bufs, offset)
     }
 
     /// Works on file and directory handles.
     fn fsync(&self, handle: &NativeHandle, datasync: bool) -> Result<()> {
-        w(handle.with_fd(|fd| fsync(fd, datasync)))
+        handle.with_fd(|fd| fsync(fd, datasync))
     }
 
     /// Checks first that the directory is still at its place beneath the
@@ -763,123 +531,39 @@ impl Backend for NativeBackend {
         want_attr: bool,
         sink: &mut dyn FnMut(&DirEntry<'_>) -> bool,
     ) -> Result<()> {
-        let HandleKind::Dir(dir) = &handle.kind else {
-            return Err(werr(Errno(libc::EBADF)));
-        };
-        let here = w(self.tree.verified(&handle.rec))?;
-        let mut guard = lock_dir(dir);
-        let DirState { reader, at, buf } = &mut *guard;
-        // Cookies are opaque: the u64 goes back to the i64 it came from.
-        let offset = offset as i64;
-        if at.take() != Some(offset) {
-            w(reader.seek(offset))?;
-        }
-        if buf.is_empty() {
-            *buf = dirent_bufs().pop().unwrap_or_else(|| vec![0; DIRENT_BUF]);
-        }
-        let mut pos = offset;
-        let mut delivered = false;
-        let fail = |e: WireErrno, delivered: bool| {
-            if delivered {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        };
-        loop {
-            let batch = match reader.read_batch(buf) {
-                Ok(b) => b,
-                Err(e) => return fail(werr(e), delivered),
-            };
-            let mut any = false;
-            for e in batch {
-                any = true;
-                pos = e.off;
-                if self.model.hides(e.name) {
-                    continue;
-                }
-                let mut ino = e.ino;
-                let mut attr = None;
-                if e.name == b".." {
-                    let up = match w(self.dotdot(&handle.rec)) {
-                        Ok(up) => up,
-                        Err(err) => return fail(err, delivered),
-                    };
-                    ino = up.ino();
-                    if want_attr {
-                        match self.stat_of(&up) {
-                            Ok(st) => attr = Some(attr_of(&st)),
-                            Err(err) => return fail(err, delivered),
-                        }
-                    }
-                } else if want_attr {
-                    match stat_at(&*reader, e.name) {
-                        Ok(st) => {
-                            match self.entry_stat(&handle.rec, &here, reader.as_fd(), e.name, st) {
-                                Ok(st) => attr = Some(attr_of(&st)),
-                                Err(err) => return fail(werr(err), delivered),
-                            }
-                        }
-                        Err(Errno(libc::ENOENT)) => continue,
-                        Err(err) => return fail(werr(err), delivered),
-                    }
-                }
-                let entry = DirEntry {
-                    ino,
-                    next: e.off as u64,
-                    // QEMU's local_readdir: the host's type is not the
-                    // guest's in the mapped models.
-                    d_type: if self.model.is_mapped() {
-                        libc::DT_UNKNOWN
-                    } else {
-                        e.d_type
-                    },
-                    name: e.name,
-                    attr,
-                };
-                if !sink(&entry) {
-                    return Ok(());
-                }
-                delivered = true;
-            }
-            if !any {
-                // At the end, where the last whole batch left it.
-                *at = Some(pos);
-                return Ok(());
-            }
-        }
+        self.read_dir(handle, offset, want_attr, sink)
     }
 
     fn statfs(&self, node: &NativeNode) -> Result<WireStatFs> {
-        w(statfs(&*w(self.tree.node(&node.rec))?))
+        statfs(&*self.tree.node(&node.rec)?)
     }
 
     /// Through [`SecurityModel::getxattr`] (`EOPNOTSUPP` for namespaces the
     /// model does not pass through).
     fn getxattr(&self, node: &NativeNode, name: &[u8], buf: &mut [u8]) -> Result<usize> {
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.getxattr(&n, name, buf))
+        let n = self.tree.node(&node.rec)?;
+        self.model.getxattr(&n, name, buf)
     }
 
     /// Through [`SecurityModel::listxattr`]: only the names the model
     /// passes through.
     fn listxattr(&self, node: &NativeNode, buf: &mut [u8]) -> Result<usize> {
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.listxattr(&n, buf))
+        let n = self.tree.node(&node.rec)?;
+        self.model.listxattr(&n, buf)
     }
 
     /// Through [`SecurityModel::setxattr`]; `flags` above `i32::MAX` are
     /// `EINVAL`.
     fn setxattr(&self, node: &NativeNode, name: &[u8], value: &[u8], flags: u32) -> Result<()> {
-        let flags = i32::try_from(flags).map_err(|_| werr(Errno(libc::EINVAL)))?;
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.setxattr(&n, name, value, flags))
+        let flags = i32::try_from(flags).map_err(|_| errno::EINVAL)?;
+        let n = self.tree.node(&node.rec)?;
+        self.model.setxattr(&n, name, value, flags)
     }
 
     /// Through [`SecurityModel::removexattr`].
     fn removexattr(&self, node: &NativeNode, name: &[u8]) -> Result<()> {
-        let n = w(self.tree.node(&node.rec))?;
-        w(self.model.removexattr(&n, name))
+        let n = self.tree.node(&node.rec)?;
+        self.model.removexattr(&n, name)
     }
 
     /// An open file description lock ([`setlk`]) on the handle's
@@ -891,8 +575,8 @@ impl Backend for NativeBackend {
         let typ = lock_kind(lock.typ)?;
         match handle.with_fd(|fd| setlk(fd, typ, lock.start, lock.length)) {
             Ok(()) => Ok(LockStatus::Success),
-            Err(Errno(libc::EAGAIN)) => Ok(LockStatus::Blocked),
-            Err(e) => Err(werr(e)),
+            Err(errno::EAGAIN) => Ok(LockStatus::Blocked),
+            Err(e) => Err(e),
         }
     }
 
@@ -917,7 +601,7 @@ impl Backend for NativeBackend {
             LockType::Unlock => LockType::Write,
             typ => typ,
         };
-        let c = w(handle.with_fd(|fd| getlk(fd, typ, lock.start, lock.length)))?;
+        let c = handle.with_fd(|fd| getlk(fd, typ, lock.start, lock.length))?;
         Ok(c.map(|c| Lock {
             typ: match c.typ {
                 LockType::Read => lock_type::RDLCK,
@@ -949,30 +633,5 @@ impl Backend for NativeBackend {
     /// [`NativeBackend::set_fids_max`], [`FIDS_MAX_DEFAULT`] by default.
     fn fids_max(&self) -> Option<usize> {
         self.fids_max
-    }
-}
-
-/// Owner, mode and times of `set` (in that order) on the file `fd` is a
-/// descriptor of.
-fn set_attrs(fd: BorrowedFd<'_>, set: &SetAttr) -> crate::Result<()> {
-    if set.uid.is_some() || set.gid.is_some() {
-        chown(fd, set.uid, set.gid)?;
-    }
-    if let Some(mode) = set.mode {
-        chmod(fd, mode)?;
-    }
-    if set.atime != EngineSetTime::Omit || set.mtime != EngineSetTime::Omit {
-        utimes(fd, set_time(set.atime), set_time(set.mtime))?;
-    }
-    Ok(())
-}
-
-/// The layer's lock type for a 9P `P9_LOCK_TYPE_*`; `EINVAL` otherwise.
-fn lock_kind(typ: u8) -> Result<LockType> {
-    match typ {
-        lock_type::RDLCK => Ok(LockType::Read),
-        lock_type::WRLCK => Ok(LockType::Write),
-        lock_type::UNLCK => Ok(LockType::Unlock),
-        _ => Err(werr(Errno(libc::EINVAL))),
     }
 }

@@ -42,7 +42,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use crate::errno::{Errno, Result};
+use crate::errno::{self, Result};
 use crate::node::Node;
 use crate::tree::{GiveBack, Rec};
 
@@ -378,7 +378,7 @@ impl HandleToken {
                 let limit = BUDGET.limit.load(Ordering::Relaxed);
                 if account.handles() >= (max / backends).max(1) || held >= ceiling(limit, max) {
                     BUDGET.refused.fetch_add(1, Ordering::Relaxed);
-                    return Err(Errno(libc::EMFILE));
+                    return Err(errno::EMFILE);
                 }
             }
         }

@@ -4,7 +4,7 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use crate::errno::{cvt_long, retry_eintr, Errno, Result};
+use crate::errno::{self, cvt_long, retry_eintr, Result};
 use crate::node::Node;
 use crate::open::open;
 
@@ -140,9 +140,7 @@ impl DirReader {
             let r = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
             cvt_long(r)
         })?;
-        let n = usize::try_from(n)
-            .map_err(|_| Errno(libc::EIO))?
-            .min(buf.len());
+        let n = usize::try_from(n).map_err(|_| errno::EIO)?.min(buf.len());
         Ok(DirBatch {
             buf: &buf[..n],
             pos: 0,

@@ -8,9 +8,9 @@
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
 
-use crate::errno::{cvt, Errno, Result};
+use crate::errno::{self, cvt, Result};
 use crate::node::Node;
-use crate::resolve::{component, force_link_proc, lookup_c, NameUse};
+use crate::resolve::{component, link_fallback_forced, lookup_c, NameUse};
 
 /// Creates the directory `name` in `dir` (`Tmkdir`) and returns its node.
 ///
@@ -45,7 +45,7 @@ pub fn mkdir(dir: &Node, name: &[u8], mode: libc::mode_t) -> Result<Node> {
 ///   empty target, `ENAMETOOLONG`, ...) or of the lookup.
 pub fn symlink(dir: &Node, name: &[u8], target: &[u8]) -> Result<Node> {
     let c = component(name, NameUse::Create)?;
-    let t = CString::new(target).map_err(|_| Errno(libc::EINVAL))?;
+    let t = CString::new(target).map_err(|_| errno::EINVAL)?;
     // SAFETY: both strings are NUL-terminated and outlive the call.
     cvt(unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), c.as_ptr()) })?;
     lookup_c(dir, &c)
@@ -90,7 +90,7 @@ pub fn mknod(dir: &Node, name: &[u8], mode: libc::mode_t, rdev: libc::dev_t) -> 
 ///   links left, `EMLINK`, ...).
 pub fn link(target: &Node, dir: &Node, name: &[u8]) -> Result<()> {
     let c = component(name, NameUse::Create)?;
-    if !force_link_proc() {
+    if !link_fallback_forced() {
         // SAFETY: both strings are NUL-terminated and outlive the call;
         // the descriptors are live.
         let r = cvt(unsafe {
@@ -104,7 +104,7 @@ pub fn link(target: &Node, dir: &Node, name: &[u8]) -> Result<()> {
         });
         match r {
             Ok(_) => return Ok(()),
-            Err(Errno(libc::ENOENT | libc::EPERM)) => {}
+            Err(errno::ENOENT | errno::EPERM) => {}
             Err(e) => return Err(e),
         }
     }

@@ -1,75 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! Error type: a positive Linux errno, kept raw so the engine can send it to
-//! the guest unchanged (9P2000.L `Rlerror` carries a Linux errno).
+//! Errors: the workspace's one errno type ([`p9_wire::errno::Errno`], a
+//! positive Linux errno kept raw so the engine can send it to the guest
+//! unchanged; 9P2000.L `Rlerror` carries a Linux errno), its constants,
+//! and the C library's return conventions turned into [`Result`]s.
 
-use std::fmt;
-use std::io;
-
-/// A positive Linux `errno` value.
-///
-/// Every fallible function of this crate returns one.  The value is the raw
-/// errno of the failing system call unless the function's `# Errors`
-/// section says otherwise, so it can go to the guest as is.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Errno(pub i32);
+pub use p9_wire::errno::*;
 
 /// The result type of this crate.
 pub type Result<T> = std::result::Result<T, Errno>;
-
-impl Errno {
-    /// `errno` of the calling thread, as left by the last failing libc call.
-    ///
-    /// Falls back to `EIO` if the OS reports no error number (never
-    /// expected on Linux).
-    #[must_use]
-    pub fn last() -> Errno {
-        Errno::from_io(&io::Error::last_os_error())
-    }
-
-    /// The errno inside an [`io::Error`]; `EIO` if it carries none (an error
-    /// made by Rust code rather than by the OS).
-    #[must_use]
-    pub fn from_io(err: &io::Error) -> Errno {
-        Errno(err.raw_os_error().filter(|&e| e > 0).unwrap_or(libc::EIO))
-    }
-
-    /// The raw positive errno value.
-    #[must_use]
-    pub fn raw(self) -> i32 {
-        self.0
-    }
-}
-
-impl fmt::Debug for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Errno({}: {})",
-            self.0,
-            io::Error::from_raw_os_error(self.0)
-        )
-    }
-}
-
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&io::Error::from_raw_os_error(self.0), f)
-    }
-}
-
-impl std::error::Error for Errno {}
-
-impl From<io::Error> for Errno {
-    fn from(err: io::Error) -> Errno {
-        Errno::from_io(&err)
-    }
-}
-
-impl From<Errno> for io::Error {
-    fn from(err: Errno) -> io::Error {
-        io::Error::from_raw_os_error(err.0)
-    }
-}
 
 /// Turns a libc-style `int` return (`-1` and `errno` on failure) into a
 /// [`Result`].
@@ -90,28 +28,21 @@ pub(crate) fn cvt_long(ret: libc::c_long) -> Result<libc::c_long> {
     }
 }
 
-/// Runs `f` again while it fails with `EINTR`.
-pub(crate) fn retry_eintr<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
-    loop {
-        match f() {
-            Err(Errno(libc::EINTR)) => continue,
-            other => return other,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn conversions_keep_the_raw_errno() {
-        let e = Errno(libc::ENOENT);
-        let io: io::Error = e.into();
+        let e = Errno::from_raw(libc::ENOENT);
+        let io: std::io::Error = e.into();
         assert_eq!(io.raw_os_error(), Some(libc::ENOENT));
         assert_eq!(Errno::from(io), e);
-        assert_eq!(Errno::from_io(&io::Error::other("x")), Errno(libc::EIO));
-        assert!(format!("{e:?}").contains("2"));
+        assert_eq!(
+            Errno::from_io_error(&std::io::Error::other("x")),
+            Errno::from_raw(libc::EIO)
+        );
+        assert!(format!("{e:?}").contains("ENOENT"));
         assert!(!e.to_string().is_empty());
     }
 
@@ -119,7 +50,43 @@ mod tests {
     fn cvt_reports_errno() {
         // SAFETY: close(-1) touches no memory; it just fails with EBADF.
         let r = cvt(unsafe { libc::close(-1) });
-        assert_eq!(r, Err(Errno(libc::EBADF)));
+        assert_eq!(r, Err(Errno::from_raw(libc::EBADF)));
         assert_eq!(cvt(3), Ok(3));
+    }
+
+    /// The wire's constants, which this crate returns, are the host's
+    /// (`libc`) numbers.
+    #[test]
+    fn constants_are_the_host_numbers() {
+        let pairs = [
+            (EPERM, libc::EPERM),
+            (ENOENT, libc::ENOENT),
+            (EINTR, libc::EINTR),
+            (EIO, libc::EIO),
+            (ENXIO, libc::ENXIO),
+            (EBADF, libc::EBADF),
+            (EAGAIN, libc::EAGAIN),
+            (ENOMEM, libc::ENOMEM),
+            (EACCES, libc::EACCES),
+            (EEXIST, libc::EEXIST),
+            (EXDEV, libc::EXDEV),
+            (ENOTDIR, libc::ENOTDIR),
+            (EISDIR, libc::EISDIR),
+            (EINVAL, libc::EINVAL),
+            (ENFILE, libc::ENFILE),
+            (EMFILE, libc::EMFILE),
+            (ENOTTY, libc::ENOTTY),
+            (ERANGE, libc::ERANGE),
+            (ENAMETOOLONG, libc::ENAMETOOLONG),
+            (ENOSYS, libc::ENOSYS),
+            (ENOTEMPTY, libc::ENOTEMPTY),
+            (ELOOP, libc::ELOOP),
+            (ENODATA, libc::ENODATA),
+            (EOPNOTSUPP, libc::EOPNOTSUPP),
+            (ESTALE, libc::ESTALE),
+        ];
+        for (wire, host) in pairs {
+            assert_eq!(wire, Errno::from_raw(host));
+        }
     }
 }

@@ -6,7 +6,7 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd};
 
-use crate::errno::{cvt, cvt_long, retry_eintr, Errno, Result};
+use crate::errno::{self, cvt, cvt_long, retry_eintr, Result};
 
 /// At most this many buffers go to one `preadv`/`pwritev` (the kernel's
 /// `UIO_MAXIOV`); the rest are left for the caller to retry, as with any
@@ -14,7 +14,7 @@ use crate::errno::{cvt, cvt_long, retry_eintr, Errno, Result};
 const MAX_IOV: usize = libc::UIO_MAXIOV as usize;
 
 fn to_off(off: u64) -> Result<libc::off64_t> {
-    libc::off64_t::try_from(off).map_err(|_| Errno(libc::EINVAL))
+    libc::off64_t::try_from(off).map_err(|_| errno::EINVAL)
 }
 
 /// Reads at `offset` into `bufs` (`preadv`), returning the number of

@@ -56,6 +56,8 @@ mod node;
 mod open;
 mod resolve;
 mod security;
+#[cfg(any(test, feature = "test-hooks"))]
+pub mod testing;
 mod tree;
 mod xattr;
 
@@ -72,6 +74,6 @@ pub use io::{fsync, ftruncate, pread, pwrite};
 pub use lock::{getlk, setlk, Conflict, LockType};
 pub use node::Node;
 pub use open::{create_file, open, sanitize_open_flags};
-pub use resolve::{lookup, openat2_supported, parent, testing};
-pub use security::SecurityModel;
+pub use resolve::{lookup, openat2_supported, parent};
+pub use security::{NewEntry, SecurityModel};
 pub use xattr::{getxattr, listxattr, removexattr, setxattr};

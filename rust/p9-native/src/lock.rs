@@ -6,7 +6,7 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 
-use crate::errno::{cvt, Errno, Result};
+use crate::errno::{self, cvt, Result};
 
 /// The kind of a byte-range lock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,8 +43,8 @@ pub struct Conflict {
 }
 
 fn flock_for(typ: LockType, start: u64, len: u64) -> Result<libc::flock64> {
-    let start = i64::try_from(start).map_err(|_| Errno(libc::EINVAL))?;
-    let len = i64::try_from(len).map_err(|_| Errno(libc::EINVAL))?;
+    let start = i64::try_from(start).map_err(|_| errno::EINVAL)?;
+    let len = i64::try_from(len).map_err(|_| errno::EINVAL)?;
     // SAFETY: `flock64` is a plain C structure of integers; all-zero is a
     // valid value (and l_pid must be 0 for F_OFD_* calls).
     let mut fl: libc::flock64 = unsafe { std::mem::zeroed() };
@@ -82,7 +82,7 @@ pub fn setlk(fd: impl AsFd, typ: LockType, start: u64, len: u64) -> Result<()> {
         )
     }) {
         Ok(_) => Ok(()),
-        Err(Errno(libc::EACCES)) => Err(Errno(libc::EAGAIN)),
+        Err(errno::EACCES) => Err(errno::EAGAIN),
         Err(e) => Err(e),
     }
 }
@@ -98,7 +98,7 @@ pub fn setlk(fd: impl AsFd, typ: LockType, start: u64, len: u64) -> Result<()> {
 /// * otherwise the raw errno of `fcntl`.
 pub fn getlk(fd: impl AsFd, typ: LockType, start: u64, len: u64) -> Result<Option<Conflict>> {
     if typ == LockType::Unlock {
-        return Err(Errno(libc::EINVAL));
+        return Err(errno::EINVAL);
     }
     let mut fl = flock_for(typ, start, len)?;
     // SAFETY: F_OFD_GETLK reads and writes a `struct flock64`, which `fl`

@@ -29,7 +29,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use crate::attr::Stat;
 use crate::dirops::{link, renameat, unlinkat};
-use crate::errno::{cvt, Errno, Result};
+use crate::errno::{self, cvt, Errno, Result};
 use crate::io::{pread, pwrite};
 use crate::node::{fstat, Node, ProcPath};
 use crate::open::{create_file, open};
@@ -277,7 +277,7 @@ pub(crate) fn format_meta(c: &FileCred) -> Vec<u8> {
 fn meta_dir(dir: &Node) -> Result<Node> {
     let m = lookup(dir, META_DIR)?;
     if fstat(m.as_fd())?.st_mode & libc::S_IFMT != libc::S_IFDIR {
-        return Err(Errno(libc::ENOTDIR));
+        return Err(errno::ENOTDIR);
     }
     Ok(m)
 }
@@ -315,7 +315,7 @@ fn meta_file(dir: &Node, name: &[u8]) -> Result<(Node, Vec<u8>)> {
 /// rather than the file's (missing, not a regular file, unreadable: no
 /// metadata, as QEMU ignores every failure there).
 fn resource_error(e: Errno) -> bool {
-    matches!(e.0, libc::EMFILE | libc::ENFILE | libc::ENOMEM)
+    matches!(e, errno::EMFILE | errno::ENFILE | errno::ENOMEM)
 }
 
 /// QEMU's `local_mapped_file_attr`: the fields of the metadata file of
@@ -363,7 +363,7 @@ fn make_meta_dir(dir: &Node) -> Result<()> {
     let c = component(META_DIR, NameUse::Create)?;
     // SAFETY: `c` is NUL-terminated and outlives the call; `dir` is live.
     match cvt(unsafe { libc::mkdirat(dir.as_raw_fd(), c.as_ptr(), DIR_MODE) }) {
-        Ok(_) | Err(Errno(libc::EEXIST)) => Ok(()),
+        Ok(_) | Err(errno::EEXIST) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -378,7 +378,7 @@ pub(crate) fn set_file_cred(dir: &Node, name: &[u8], cred: &Cred) -> Result<()> 
     let (mdir, mname) = meta_file(dir, name)?;
     let mut c = match read_file(&mdir, &mname) {
         Ok(t) => parse_meta(&t),
-        Err(Errno(libc::ENOENT)) => FileCred::default(),
+        Err(errno::ENOENT) => FileCred::default(),
         Err(e) => return Err(e),
     };
     // C's conversions of FsCred's fields to `int`.
@@ -410,7 +410,7 @@ fn write_file(dir: &Node, name: &[u8], data: &[u8]) -> Result<()> {
     while done < data.len() {
         let n = pwrite(&fd, &[IoSlice::new(&data[done..])], done as u64)?;
         if n == 0 {
-            return Err(Errno(libc::EIO));
+            return Err(errno::EIO);
         }
         done += n;
     }
@@ -426,17 +426,17 @@ pub(crate) fn link_meta(odir: &Node, oname: &[u8], ndir: &Node, nname: &[u8]) ->
     make_meta_dir(ndir)?;
     let omap = match meta_dir(odir) {
         Ok(m) => m,
-        Err(Errno(libc::ENOENT)) => return Ok(()),
+        Err(errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
     };
     let nmap = meta_dir(ndir)?;
     let src = match lookup(&omap, oname) {
         Ok(n) => n,
-        Err(Errno(libc::ENOENT)) => return Ok(()),
+        Err(errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
     };
     match link(&src, &nmap, nname) {
-        Ok(()) | Err(Errno(libc::ENOENT)) => Ok(()),
+        Ok(()) | Err(errno::ENOENT) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -456,8 +456,8 @@ pub(crate) fn rename_meta(odir: &Node, oname: &[u8], ndir: &Node, nname: &[u8]) 
     };
     match moved {
         Ok(()) => Ok(()),
-        Err(Errno(libc::ENOENT)) => match unlinkat(&nmap, nname, false) {
-            Ok(()) | Err(Errno(libc::ENOENT)) => Ok(()),
+        Err(errno::ENOENT) => match unlinkat(&nmap, nname, false) {
+            Ok(()) | Err(errno::ENOENT) => Ok(()),
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
@@ -470,7 +470,7 @@ pub(crate) fn rename_meta(odir: &Node, oname: &[u8], ndir: &Node, nname: &[u8]) 
 pub(crate) fn unlink_dir_meta(dir: &Node, name: &[u8]) -> Result<()> {
     let d = lookup(dir, name)?;
     match unlinkat(&d, META_DIR, true) {
-        Ok(()) | Err(Errno(libc::ENOENT)) => Ok(()),
+        Ok(()) | Err(errno::ENOENT) => Ok(()),
         Err(e) => Err(e),
     }
 }
@@ -480,11 +480,11 @@ pub(crate) fn unlink_dir_meta(dir: &Node, name: &[u8]) -> Result<()> {
 pub(crate) fn unlink_meta(dir: &Node, name: &[u8]) -> Result<()> {
     let map = match meta_dir(dir) {
         Ok(m) => m,
-        Err(Errno(libc::ENOENT)) => return Ok(()),
+        Err(errno::ENOENT) => return Ok(()),
         Err(e) => return Err(e),
     };
     match unlinkat(&map, name, false) {
-        Ok(()) | Err(Errno(libc::ENOENT)) => Ok(()),
+        Ok(()) | Err(errno::ENOENT) => Ok(()),
         Err(e) => Err(e),
     }
 }

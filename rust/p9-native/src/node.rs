@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use crate::errno::{cvt, Errno, Result};
+use crate::errno::{self, cvt, Errno, Result};
 
 /// One file of the export, held as an `O_PATH | O_NOFOLLOW | O_CLOEXEC`
 /// file descriptor: the engine keeps one per fid.
@@ -37,7 +37,7 @@ impl Node {
     /// `open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)` (`ENOENT`, `ENOTDIR`,
     /// `EACCES`, ...).
     pub fn open_root(path: &Path) -> Result<Node> {
-        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| Errno(libc::EINVAL))?;
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| errno::EINVAL)?;
         // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
         let fd = cvt(unsafe {
             libc::open(
@@ -216,13 +216,10 @@ mod tests {
     fn open_root_rejects_nul_and_missing() {
         assert_eq!(
             Node::open_root(Path::new("/no/such/dir/x")).unwrap_err(),
-            Errno(libc::ENOENT)
+            errno::ENOENT
         );
         let p = std::ffi::OsStr::from_bytes(b"/tmp\0x");
-        assert_eq!(
-            Node::open_root(Path::new(p)).unwrap_err(),
-            Errno(libc::EINVAL)
-        );
+        assert_eq!(Node::open_root(Path::new(p)).unwrap_err(), errno::EINVAL);
         let root = Node::open_root(Path::new("/")).unwrap();
         let again = root.try_clone().unwrap();
         assert!(root.same_inode(&again).unwrap());

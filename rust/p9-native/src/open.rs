@@ -10,7 +10,7 @@ use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use crate::attr::{stat, Stat};
-use crate::errno::{cvt, Errno, Result};
+use crate::errno::{self, cvt, Result};
 use crate::node::{file_type, fstat, is_reg_or_dir, owned, Node, ProcPath};
 use crate::resolve::{component, lookup_c, NameUse};
 
@@ -51,7 +51,7 @@ fn open_retry_noatime(
 ) -> Result<(OwnedFd, libc::c_int)> {
     loop {
         match open_fn(flags) {
-            Err(Errno(libc::EPERM)) if flags & libc::O_NOATIME != 0 => {
+            Err(errno::EPERM) if flags & libc::O_NOATIME != 0 => {
                 // The guest asked for O_NOATIME but we may not honour it:
                 // open(2) says it may be ignored, so drop it (as QEMU does).
                 flags &= !libc::O_NOATIME;
@@ -121,9 +121,9 @@ pub(crate) fn open_known(
         libc::S_IFDIR => true,
         // What open(2) with O_NOFOLLOW says for a symlink, as QEMU's
         // openat_file gets it: ENOTDIR when a directory was asked for.
-        libc::S_IFLNK if flags & libc::O_DIRECTORY != 0 => return Err(Errno(libc::ENOTDIR)),
-        libc::S_IFLNK => return Err(Errno(libc::ELOOP)),
-        _ => return Err(Errno(libc::ENXIO)),
+        libc::S_IFLNK if flags & libc::O_DIRECTORY != 0 => return Err(errno::ENOTDIR),
+        libc::S_IFLNK => return Err(errno::ELOOP),
+        _ => return Err(errno::ENXIO),
     };
     let path = node.proc_path();
     let flags = sanitize_open_flags(flags);
@@ -132,10 +132,10 @@ pub(crate) fn open_known(
         open_retry_noatime(flags, |f| open_proc(&path, f | nonblock | libc::O_NOCTTY))?;
     let post = fstat(fd.as_fd())?;
     if !is_reg_or_dir(post.st_mode) {
-        return Err(Errno(libc::ENXIO));
+        return Err(errno::ENXIO);
     }
     if post.st_dev != dev || post.st_ino != ino {
-        return Err(Errno(libc::ESTALE));
+        return Err(errno::ESTALE);
     }
     if !dir {
         restore_status_flags(fd.as_fd(), used)?;
@@ -226,7 +226,7 @@ pub(crate) fn create_file_stat(
     let cname = component(name, NameUse::Create)?;
     let excl = flags & libc::O_EXCL != 0;
     let flags = sanitize_open_flags(flags);
-    let mut last = Errno(libc::EEXIST);
+    let mut last = errno::EEXIST;
     for _ in 0..CREATE_RETRIES {
         match open_retry_noatime(flags, |f| create_excl(dir, &cname, f, mode)) {
             Ok((fd, _)) => {
@@ -236,18 +236,18 @@ pub(crate) fn create_file_stat(
                 let node = node_of_fd(fd.as_fd())?;
                 let st = stat(&node)?;
                 if st.file_type() != libc::S_IFREG {
-                    return Err(Errno(libc::ENXIO));
+                    return Err(errno::ENXIO);
                 }
                 return Ok((node, fd, st));
             }
-            Err(Errno(libc::EEXIST)) if !excl => match lookup_c(dir, &cname) {
+            Err(errno::EEXIST) if !excl => match lookup_c(dir, &cname) {
                 Ok(node) => {
                     let fd = open(&node, flags)?;
                     let st = stat(&node)?;
                     return Ok((node, fd, st));
                 }
                 // Removed between the two calls: try creating again.
-                Err(e @ Errno(libc::ENOENT)) => last = e,
+                Err(e @ errno::ENOENT) => last = e,
                 Err(e) => return Err(e),
             },
             Err(e) => return Err(e),

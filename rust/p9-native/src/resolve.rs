@@ -2,12 +2,11 @@
 //! Name validation and lookup of one component beneath a directory
 //! [`Node`], with `openat2(RESOLVE_BENEATH)` where the kernel has it.
 
-use std::cell::Cell;
 use std::ffi::{CStr, CString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use crate::errno::{cvt, cvt_long, Errno, Result};
+use crate::errno::{self, cvt, cvt_long, Result};
 use crate::node::{file_type, fstat, owned, Node};
 
 /// What a single name is about to be used for; decides the errno for the
@@ -33,32 +32,32 @@ pub(crate) enum NameUse {
 /// * `.` and `..`: per [`NameUse`].
 pub(crate) fn component(name: &[u8], usage: NameUse) -> Result<CName> {
     if name.is_empty() || name.contains(&b'/') {
-        return Err(Errno(libc::ENOENT));
+        return Err(errno::ENOENT);
     }
     let dot = name == b".";
     let dotdot = name == b"..";
     if dot || dotdot {
         let e = match usage {
             NameUse::Lookup if dot => None,
-            NameUse::Lookup => Some(libc::EINVAL),
-            NameUse::Create => Some(libc::EEXIST),
-            NameUse::Unlink if dot => Some(libc::EINVAL),
-            NameUse::Unlink => Some(libc::ENOTEMPTY),
-            NameUse::Rename => Some(libc::EISDIR),
+            NameUse::Lookup => Some(errno::EINVAL),
+            NameUse::Create => Some(errno::EEXIST),
+            NameUse::Unlink if dot => Some(errno::EINVAL),
+            NameUse::Unlink => Some(errno::ENOTEMPTY),
+            NameUse::Rename => Some(errno::EISDIR),
         };
         if let Some(e) = e {
-            return Err(Errno(e));
+            return Err(e);
         }
     }
     if name.contains(&0) {
-        return Err(Errno(libc::EINVAL));
+        return Err(errno::EINVAL);
     }
     Ok(if name.len() < CNAME_INLINE {
         let mut buf = [0u8; CNAME_INLINE];
         buf[..name.len()].copy_from_slice(name);
         CName::Inline(buf, name.len())
     } else {
-        CName::Heap(CString::new(name).map_err(|_| Errno(libc::EINVAL))?)
+        CName::Heap(CString::new(name).map_err(|_| errno::EINVAL)?)
     })
 }
 
@@ -112,11 +111,6 @@ const OPENAT2_NO: u8 = 2;
 /// Whether the kernel has `openat2`, probed once.
 static OPENAT2: AtomicU8 = AtomicU8::new(OPENAT2_UNKNOWN);
 
-thread_local! {
-    static FORCE_OPENAT: Cell<bool> = const { Cell::new(false) };
-    static FORCE_LINK_PROC: Cell<bool> = const { Cell::new(false) };
-}
-
 /// `struct open_how` of `<linux/openat2.h>` (libc's is `non_exhaustive`).
 #[repr(C)]
 struct OpenHow {
@@ -162,7 +156,7 @@ pub fn openat2_supported() -> bool {
         _ => {
             let ok = match raw_openat2(libc::AT_FDCWD, c"/", libc::O_PATH | libc::O_CLOEXEC, 0) {
                 Ok(_) => true,
-                Err(Errno(libc::ENOSYS | libc::EPERM)) => false,
+                Err(errno::ENOSYS | errno::EPERM) => false,
                 // Anything else (EMFILE...) says nothing about support;
                 // assume it is there and let lookups fall back on ENOSYS.
                 Err(_) => true,
@@ -174,8 +168,25 @@ pub fn openat2_supported() -> bool {
 }
 
 fn use_openat2() -> bool {
-    !FORCE_OPENAT.with(Cell::get) && openat2_supported()
+    !openat_fallback_forced() && openat2_supported()
 }
+
+/// Without the test hooks (module `testing`) nothing forces the
+/// fallbacks, and the checks cost nothing.
+#[cfg(not(any(test, feature = "test-hooks")))]
+const fn openat_fallback_forced() -> bool {
+    false
+}
+
+/// Whether [`crate::link`] must skip `linkat(AT_EMPTY_PATH)`: never
+/// without the test hooks.
+#[cfg(not(any(test, feature = "test-hooks")))]
+pub(crate) const fn link_fallback_forced() -> bool {
+    false
+}
+
+#[cfg(any(test, feature = "test-hooks"))]
+pub(crate) use crate::testing::{link_fallback_forced, openat_fallback_forced};
 
 /// Opens the single, validated component `name` beneath `dir` with `flags`
 /// (which must include `O_NOFOLLOW`).  `openat2(RESOLVE_BENEATH |
@@ -196,7 +207,7 @@ pub(crate) fn open_beneath(
             flags,
             libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
         ) {
-            Err(Errno(libc::ENOSYS)) => OPENAT2.store(OPENAT2_NO, Ordering::Relaxed),
+            Err(errno::ENOSYS) => OPENAT2.store(OPENAT2_NO, Ordering::Relaxed),
             other => return other,
         }
     }
@@ -242,18 +253,18 @@ pub(crate) fn open_path_beneath(
     fallback: bool,
 ) -> Result<OwnedFd> {
     if comps.is_empty() {
-        return Err(Errno(libc::EINVAL));
+        return Err(errno::EINVAL);
     }
     let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
     if !fallback && use_openat2() {
         match open_chunks_openat2(root, comps, flags) {
-            Err(Errno(libc::ENOSYS)) => OPENAT2.store(OPENAT2_NO, Ordering::Relaxed),
+            Err(errno::ENOSYS) => OPENAT2.store(OPENAT2_NO, Ordering::Relaxed),
             other => return other,
         }
     }
     let mut cur: Option<OwnedFd> = None;
     for (i, comp) in comps.iter().enumerate() {
-        let c = CString::new(comp.as_ref()).map_err(|_| Errno(libc::EINVAL))?;
+        let c = CString::new(comp.as_ref()).map_err(|_| errno::EINVAL)?;
         let dir = cur.as_ref().map_or(root, AsFd::as_fd);
         let f = if i + 1 < comps.len() {
             flags | libc::O_DIRECTORY
@@ -265,7 +276,7 @@ pub(crate) fn open_path_beneath(
         let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), f) })?;
         cur = Some(owned(fd));
     }
-    cur.ok_or(Errno(libc::EINVAL))
+    cur.ok_or(errno::EINVAL)
 }
 
 /// [`open_path_beneath`] with `openat2`, in chunks that fit `PATH_MAX`.
@@ -288,7 +299,7 @@ fn open_chunks_openat2(
                 if len == 0 {
                     // One name longer than any path (not a name a file
                     // system has): what the kernel would say.
-                    return Err(Errno(libc::ENAMETOOLONG));
+                    return Err(errno::ENAMETOOLONG);
                 }
                 break;
             }
@@ -302,7 +313,7 @@ fn open_chunks_openat2(
         path[len] = 0;
         let last = i == comps.len();
         // A NUL inside (not in a checked name) is EINVAL, as CString said.
-        let c = CStr::from_bytes_with_nul(&path[..=len]).map_err(|_| Errno(libc::EINVAL))?;
+        let c = CStr::from_bytes_with_nul(&path[..=len]).map_err(|_| errno::EINVAL)?;
         let dir = cur.as_ref().map_or(root, AsFd::as_fd);
         let f = if last {
             flags
@@ -312,13 +323,13 @@ fn open_chunks_openat2(
         let mut tries = 0;
         let fd = loop {
             match raw_openat2(dir.as_raw_fd(), c, f, resolve) {
-                Err(Errno(libc::EAGAIN)) if tries < EAGAIN_RETRIES => tries += 1,
+                Err(errno::EAGAIN) if tries < EAGAIN_RETRIES => tries += 1,
                 other => break other?,
             }
         };
         cur = Some(fd);
     }
-    cur.ok_or(Errno(libc::EINVAL))
+    cur.ok_or(errno::EINVAL)
 }
 
 /// Looks up the single component `name` beneath the directory `dir` and
@@ -370,7 +381,7 @@ pub(crate) fn lookup_c(dir: &Node, name: &CStr) -> Result<Node> {
 pub fn parent(node: &Node, root: &Node) -> Result<Node> {
     let st = fstat(node.as_fd())?;
     if file_type(st.st_mode) != libc::S_IFDIR {
-        return Err(Errno(libc::ENOTDIR));
+        return Err(errno::ENOTDIR);
     }
     let rst = fstat(root.as_fd())?;
     if st.st_dev == rst.st_dev && st.st_ino == rst.st_ino {
@@ -387,58 +398,30 @@ pub fn parent(node: &Node, root: &Node) -> Result<Node> {
     Ok(Node::from_owned_fd(owned(fd)))
 }
 
-/// Whether [`crate::link`] must skip `linkat(AT_EMPTY_PATH)` (test hook).
-pub(crate) fn force_link_proc() -> bool {
-    FORCE_LINK_PROC.with(Cell::get)
-}
-
-/// Hooks for tests: they force the fallback code paths that the running
-/// kernel and privileges would otherwise not take.  Each setting affects
-/// only the calling thread, so tests running in parallel do not disturb
-/// each other.
-pub mod testing {
-    use super::{FORCE_LINK_PROC, FORCE_OPENAT};
-
-    /// With `true`, lookups on this thread use plain `openat` as on a
-    /// kernel without `openat2`.
-    pub fn force_openat_fallback(on: bool) {
-        FORCE_OPENAT.with(|c| c.set(on));
-    }
-
-    /// With `true`, [`crate::link`] on this thread skips
-    /// `linkat(fd, "", AT_EMPTY_PATH)` and uses the `/proc/self/fd` path,
-    /// as without `CAP_DAC_READ_SEARCH`.
-    pub fn force_link_fallback(on: bool) {
-        FORCE_LINK_PROC.with(|c| c.set(on));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing;
 
     #[test]
     fn component_errnos() {
         use NameUse::*;
         for u in [Lookup, Create, Unlink, Rename] {
-            assert_eq!(component(b"", u).unwrap_err(), Errno(libc::ENOENT));
-            assert_eq!(component(b"a/b", u).unwrap_err(), Errno(libc::ENOENT));
-            assert_eq!(component(b"/", u).unwrap_err(), Errno(libc::ENOENT));
-            assert_eq!(component(b"a\0b", u).unwrap_err(), Errno(libc::EINVAL));
+            assert_eq!(component(b"", u).unwrap_err(), errno::ENOENT);
+            assert_eq!(component(b"a/b", u).unwrap_err(), errno::ENOENT);
+            assert_eq!(component(b"/", u).unwrap_err(), errno::ENOENT);
+            assert_eq!(component(b"a\0b", u).unwrap_err(), errno::EINVAL);
             assert_eq!(component(b"ok", u).unwrap().as_bytes(), b"ok");
             assert_eq!(component(b"...", u).unwrap().as_bytes(), b"...");
         }
         assert!(component(b".", Lookup).is_ok());
-        assert_eq!(component(b"..", Lookup).unwrap_err(), Errno(libc::EINVAL));
-        assert_eq!(component(b".", Create).unwrap_err(), Errno(libc::EEXIST));
-        assert_eq!(component(b"..", Create).unwrap_err(), Errno(libc::EEXIST));
-        assert_eq!(component(b".", Unlink).unwrap_err(), Errno(libc::EINVAL));
-        assert_eq!(
-            component(b"..", Unlink).unwrap_err(),
-            Errno(libc::ENOTEMPTY)
-        );
-        assert_eq!(component(b".", Rename).unwrap_err(), Errno(libc::EISDIR));
-        assert_eq!(component(b"..", Rename).unwrap_err(), Errno(libc::EISDIR));
+        assert_eq!(component(b"..", Lookup).unwrap_err(), errno::EINVAL);
+        assert_eq!(component(b".", Create).unwrap_err(), errno::EEXIST);
+        assert_eq!(component(b"..", Create).unwrap_err(), errno::EEXIST);
+        assert_eq!(component(b".", Unlink).unwrap_err(), errno::EINVAL);
+        assert_eq!(component(b"..", Unlink).unwrap_err(), errno::ENOTEMPTY);
+        assert_eq!(component(b".", Rename).unwrap_err(), errno::EISDIR);
+        assert_eq!(component(b"..", Rename).unwrap_err(), errno::EISDIR);
     }
 
     /// The hook really switches paths: only openat2's RESOLVE_BENEATH
@@ -453,7 +436,7 @@ mod tests {
         let flags = libc::O_PATH | libc::O_NOFOLLOW | libc::O_CLOEXEC;
         assert_eq!(
             open_beneath(dir.as_fd(), c"..", flags).unwrap_err(),
-            Errno(libc::EXDEV)
+            errno::EXDEV
         );
         testing::force_openat_fallback(true);
         let up = open_beneath(dir.as_fd(), c"..", flags);
@@ -461,7 +444,7 @@ mod tests {
         assert!(up.is_ok());
         assert_eq!(
             open_beneath(dir.as_fd(), c"..", flags).unwrap_err(),
-            Errno(libc::EXDEV)
+            errno::EXDEV
         );
     }
 
@@ -500,10 +483,7 @@ mod tests {
                 f_ino
             );
             let e = open_path_beneath(r, &["l", "b", "f"], fallback).unwrap_err();
-            assert!(
-                e == Errno(libc::ELOOP) || e == Errno(libc::ENOTDIR),
-                "{e:?}"
-            );
+            assert!(e == errno::ELOOP || e == errno::ENOTDIR, "{e:?}");
             link_errors.push(e);
             assert!(open_path_beneath(r, &["abs", "etc"], fallback).is_err());
             let l = open_path_beneath(r, &["l"], fallback).unwrap();
@@ -515,11 +495,11 @@ mod tests {
             );
             assert_eq!(
                 open_path_beneath(r, &[] as &[&str], fallback).unwrap_err(),
-                Errno(libc::EINVAL)
+                errno::EINVAL
             );
         }
         if openat2_supported() {
-            assert_eq!(link_errors, [Errno(libc::ELOOP), Errno(libc::ENOTDIR)]);
+            assert_eq!(link_errors, [errno::ELOOP, errno::ENOTDIR]);
         }
         drop((root, deep));
         // remove_dir_all copes with the deep tree (it works by descriptor).

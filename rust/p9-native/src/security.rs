@@ -6,11 +6,24 @@
 use std::os::fd::AsFd;
 
 use crate::attr::{chmod_known, chown};
-use crate::errno::{Errno, Result};
+use crate::errno::{self, Result};
 use crate::mapped;
 use crate::node::{file_type, fstat, Node};
 use crate::resolve::lookup;
 use crate::xattr;
+
+/// An entry just created, to which [`SecurityModel::finish_create_dev`]
+/// gives the guest's credentials: `name` in the directory `dir`, which is
+/// the file `node`.
+#[derive(Clone, Copy, Debug)]
+pub struct NewEntry<'a> {
+    /// The directory the entry was created in.
+    pub dir: &'a Node,
+    /// The entry's name in `dir`.
+    pub name: &'a [u8],
+    /// The new file, held by its descriptor.
+    pub node: &'a Node,
+}
 
 /// How guest credentials map to the host, as QEMU's `security_model=`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,7 +86,7 @@ impl SecurityModel {
     /// `EINVAL` as above.
     pub fn check_name(self, name: &[u8]) -> Result<()> {
         if self == SecurityModel::MappedFile && mapped::is_metadata_name(name) {
-            Err(Errno(libc::EINVAL))
+            Err(errno::EINVAL)
         } else {
             Ok(())
         }
@@ -132,7 +145,7 @@ impl SecurityModel {
             return crate::dirops::symlink(dir, name, target);
         }
         if target.contains(&0) {
-            return Err(Errno(libc::EINVAL));
+            return Err(errno::EINVAL);
         }
         let (node, fd) = crate::create_file(
             dir,
@@ -143,7 +156,7 @@ impl SecurityModel {
         let wrote = crate::io::pwrite(fd.as_fd(), &[std::io::IoSlice::new(target)], 0);
         if wrote != Ok(target.len()) {
             let _ = crate::dirops::unlinkat(dir, name, false);
-            return Err(wrote.err().unwrap_or(Errno(libc::EIO)));
+            return Err(wrote.err().unwrap_or(errno::EIO));
         }
         Ok(node)
     }
@@ -202,7 +215,8 @@ impl SecurityModel {
         gid: u32,
         mode: libc::mode_t,
     ) -> Result<()> {
-        self.finish_create_dev(dir, name, node, uid, gid, mode, None)
+        let entry = NewEntry { dir, name, node };
+        self.finish_create_dev(entry, uid, gid, mode, None)
     }
 
     /// [`Self::finish_create`] with the device number the mapped models
@@ -212,20 +226,17 @@ impl SecurityModel {
     /// # Errors
     ///
     /// Those of [`Self::finish_create`].
-    #[allow(clippy::too_many_arguments)]
     pub fn finish_create_dev(
         self,
-        dir: &Node,
-        name: &[u8],
-        node: &Node,
+        entry: NewEntry<'_>,
         uid: u32,
         gid: u32,
         mode: libc::mode_t,
         rdev: Option<u64>,
     ) -> Result<()> {
-        let st = fstat(node.as_fd())?;
+        let st = fstat(entry.node.as_fd())?;
         let cur = (st.st_mode, st.st_uid, st.st_gid);
-        self.finish_create_known(dir, name, node, cur, uid, gid, mode, rdev)
+        self.finish_create_known(entry, cur, uid, gid, mode, rdev)
             .map(drop)
     }
 
@@ -239,12 +250,9 @@ impl SecurityModel {
     /// entry already has that owner (the creator's own; it could not
     /// fail), and then no `chmod` when it already has that mode (only a
     /// `chown` could have cleared set-id bits since).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn finish_create_known(
         self,
-        dir: &Node,
-        name: &[u8],
-        node: &Node,
+        NewEntry { dir, name, node }: NewEntry<'_>,
         cur: (libc::mode_t, u32, u32),
         uid: u32,
         gid: u32,
@@ -318,7 +326,7 @@ impl SecurityModel {
         if ok {
             Ok(())
         } else {
-            Err(Errno(libc::EOPNOTSUPP))
+            Err(errno::EOPNOTSUPP)
         }
     }
 
@@ -336,7 +344,7 @@ impl SecurityModel {
     pub fn getxattr(self, node: &Node, name: &[u8], buf: &mut [u8]) -> Result<usize> {
         if self == SecurityModel::MappedXattr {
             if name.starts_with(VIRTFS_PREFIX) {
-                return Err(Errno(libc::ENODATA));
+                return Err(errno::ENODATA);
             }
             return xattr::getxattr(node, mapped_xattr_name(name)?, buf);
         }
@@ -360,7 +368,7 @@ impl SecurityModel {
     ) -> Result<()> {
         if self == SecurityModel::MappedXattr {
             if name.starts_with(VIRTFS_PREFIX) {
-                return Err(Errno(libc::EACCES));
+                return Err(errno::EACCES);
             }
             return xattr::setxattr(node, mapped_xattr_name(name)?, value, flags);
         }
@@ -379,12 +387,12 @@ impl SecurityModel {
     pub fn removexattr(self, node: &Node, name: &[u8]) -> Result<()> {
         if self == SecurityModel::MappedXattr {
             if name.starts_with(VIRTFS_PREFIX) {
-                return Err(Errno(libc::EACCES));
+                return Err(errno::EACCES);
             }
             let host = mapped_xattr_name(name)?;
             return match xattr::removexattr(node, host) {
                 // QEMU's mp_pacl_removexattr: a missing ACL is no error.
-                Err(Errno(libc::ENODATA)) if host != name => Ok(()),
+                Err(errno::ENODATA) if host != name => Ok(()),
                 r => r,
             };
         }
@@ -423,7 +431,7 @@ impl SecurityModel {
         if buf.is_empty() {
             return Ok(out.len());
         }
-        let dst = buf.get_mut(..out.len()).ok_or(Errno(libc::ERANGE))?;
+        let dst = buf.get_mut(..out.len()).ok_or(errno::ERANGE)?;
         dst.copy_from_slice(&out);
         Ok(out.len())
     }
@@ -447,7 +455,7 @@ fn mapped_xattr_name(name: &[u8]) -> Result<&[u8]> {
     } else if name.starts_with(b"system.posix_acl_default") {
         Ok(MAP_ACL_DEFAULT)
     } else {
-        Err(Errno(libc::EOPNOTSUPP))
+        Err(errno::EOPNOTSUPP)
     }
 }
 
@@ -481,7 +489,7 @@ fn list_all(node: &Node) -> Result<Vec<u8>> {
                 v.truncate(n);
                 return Ok(v);
             }
-            Err(Errno(libc::ERANGE)) => continue,
+            Err(errno::ERANGE) => continue,
             Err(e) => return Err(e),
         }
     }
@@ -521,7 +529,7 @@ mod tests {
                 b"user",
                 b"",
             ] {
-                assert_eq!(m.check_xattr_name(bad), Err(Errno(libc::EOPNOTSUPP)));
+                assert_eq!(m.check_xattr_name(bad), Err(errno::EOPNOTSUPP));
             }
         }
         let (mx, mf) = (SecurityModel::MappedXattr, SecurityModel::MappedFile);
@@ -529,7 +537,7 @@ mod tests {
         assert!(mx.check_xattr_name(b"system.posix_acl_access").is_ok());
         assert_eq!(
             mx.check_xattr_name(b"system.posix_acl_other"),
-            Err(Errno(libc::EOPNOTSUPP))
+            Err(errno::EOPNOTSUPP)
         );
         // QEMU's prefix match: a longer name maps too.
         assert_eq!(
@@ -545,13 +553,13 @@ mod tests {
         );
         assert_eq!(mapped_listed(b"system.posix_acl_access"), None);
         assert_eq!(mapped_listed(b"security.selinux"), None);
-        assert_eq!(mf.check_name(b".virtfs_metadata"), Err(Errno(libc::EINVAL)));
+        assert_eq!(mf.check_name(b".virtfs_metadata"), Err(errno::EINVAL));
         assert!(mx.check_name(b".virtfs_metadata").is_ok());
         assert!(p.check_name(b".virtfs_metadata_root").is_ok());
         assert!(p.check_xattr_name(b"system.posix_acl_access").is_ok());
         assert_eq!(
             n.check_xattr_name(b"system.posix_acl_access"),
-            Err(Errno(libc::EOPNOTSUPP))
+            Err(errno::EOPNOTSUPP)
         );
     }
 }

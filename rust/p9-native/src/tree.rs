@@ -35,7 +35,7 @@ use p9_engine::hash::FastMap;
 
 use crate::attr::{stat, stat_at, Stat};
 use crate::budget::{self, Account, Held};
-use crate::errno::{Errno, Result};
+use crate::errno::{self, Errno, Result};
 use crate::fhandle::{file_handle, FileHandle};
 use crate::node::Node;
 use crate::resolve::{component, open_path_beneath, NameUse};
@@ -61,8 +61,8 @@ pub(crate) enum Place {
         name: Arc<[u8]>,
     },
     /// Nowhere: unlinked or replaced through the backend.  Finding the
-    /// file fails with `errno`; `name` is the last one it had.
-    Gone { name: Arc<[u8]>, errno: i32 },
+    /// file fails with `error`; `name` is the last one it had.
+    Gone { name: Arc<[u8]>, error: Errno },
 }
 
 /// A place: the directory's record and the entry's name.
@@ -240,7 +240,7 @@ impl Rec {
         match &*lock(&self.place) {
             Place::Root => Ok(None),
             Place::At { parent, name } => Ok(Some((Arc::clone(parent), Arc::clone(name)))),
-            Place::Gone { errno, .. } => Err(Errno(*errno)),
+            Place::Gone { error, .. } => Err(*error),
         }
     }
 
@@ -263,14 +263,14 @@ impl Rec {
                     out.push(Arc::clone(name));
                     Some(Arc::clone(parent))
                 }
-                Place::Gone { errno, .. } => return Err(Errno(*errno)),
+                Place::Gone { error, .. } => return Err(*error),
             };
             match next {
                 None => break,
                 Some(p) => cur = p,
             }
             if out.len() > MAX_DEPTH {
-                return Err(Errno(libc::ELOOP));
+                return Err(errno::ELOOP);
             }
         }
         out.reverse();
@@ -293,16 +293,16 @@ impl Rec {
         true
     }
 
-    /// Takes the record off its place: finding it fails with `errno` from
+    /// Takes the record off its place: finding it fails with `error` from
     /// now on.
-    fn detach(&self, errno: i32) {
+    fn detach(&self, error: Errno) {
         let old = {
             let mut place = lock(&self.place);
             let name = match &*place {
                 Place::Root | Place::Gone { .. } => return,
                 Place::At { name, .. } => Arc::clone(name),
             };
-            std::mem::replace(&mut *place, Place::Gone { name, errno })
+            std::mem::replace(&mut *place, Place::Gone { name, error })
         };
         if let Place::At { parent, name } = &old {
             parent.forget_child(name, self);
@@ -367,7 +367,8 @@ pub(crate) struct Tree {
     root_held: Arc<Held>,
     account: Arc<Account>,
     /// Find files with the per-component `openat` walk even where
-    /// `openat2` works.
+    /// `openat2` works (a test hook).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub(crate) fallback: bool,
 }
 
@@ -382,8 +383,18 @@ impl Tree {
             root,
             root_held,
             account,
+            #[cfg(any(test, feature = "test-hooks"))]
             fallback: false,
         })
+    }
+
+    /// Whether files are found with the per-component `openat` walk even
+    /// where `openat2` works: only when a test asks.
+    fn fallback(&self) -> bool {
+        #[cfg(any(test, feature = "test-hooks"))]
+        return self.fallback;
+        #[cfg(not(any(test, feature = "test-hooks")))]
+        false
     }
 
     /// The export root's record.
@@ -444,8 +455,8 @@ impl Tree {
         };
         Some(match stat_at(self.root_held.as_fd(), &name) {
             Ok(st) if rec.is(&st) => Ok(()),
-            Ok(_) => Err(Errno(libc::ESTALE)),
-            Err(Errno(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)) => Err(Errno(libc::ENOENT)),
+            Ok(_) => Err(errno::ESTALE),
+            Err(errno::ENOENT | errno::ENOTDIR | errno::ELOOP) => Err(errno::ENOENT),
             Err(e) => Err(e),
         })
     }
@@ -462,20 +473,18 @@ impl Tree {
             Ok(n) => n,
             // Nothing at the place, or the way to it is broken (a
             // directory on it replaced by a file or a symbolic link).
-            Err(Errno(libc::ENOENT | libc::ENOTDIR | libc::ELOOP)) => {
-                return Err(Errno(libc::ENOENT))
-            }
+            Err(errno::ENOENT | errno::ENOTDIR | errno::ELOOP) => return Err(errno::ENOENT),
             Err(e) => return Err(e),
         };
         let st = stat(&node)?;
         if !rec.is(&st) {
-            return Err(Errno(libc::ESTALE));
+            return Err(errno::ESTALE);
         }
         let held = Held::new(node);
         if !pinned {
             if let Some(Some(fh)) = rec.fh.get() {
                 if file_handle(held.as_fd()).is_some_and(|h| h != *fh) {
-                    return Err(Errno(libc::ESTALE));
+                    return Err(errno::ESTALE);
                 }
             }
         }
@@ -485,9 +494,9 @@ impl Tree {
     /// [`open_path_beneath`] from the root; on `EMFILE`/`ENFILE` gives
     /// idle node descriptors back and tries once more.
     fn open_beneath_root(&self, comps: &[impl AsRef<[u8]>]) -> Result<Node> {
-        let open = || open_path_beneath(self.root_held.as_fd(), comps, self.fallback);
+        let open = || open_path_beneath(self.root_held.as_fd(), comps, self.fallback());
         let fd = match open() {
-            Err(Errno(libc::EMFILE | libc::ENFILE)) if budget::shed() => open(),
+            Err(errno::EMFILE | errno::ENFILE) if budget::shed() => open(),
             r => r,
         }?;
         Ok(Node::from_owned_fd(fd))
@@ -505,10 +514,10 @@ impl Tree {
     pub(crate) fn lookup(&self, dir: &Arc<Rec>, name: &[u8]) -> Result<(Arc<Rec>, Stat)> {
         component(name, NameUse::Lookup)?;
         if name == b"." {
-            return Err(Errno(libc::EINVAL));
+            return Err(errno::EINVAL);
         }
         if !dir.is_dir() {
-            return Err(Errno(libc::ENOTDIR));
+            return Err(errno::ENOTDIR);
         }
         let _dir = self.node(dir)?;
         let found = if dir.root {
@@ -522,7 +531,7 @@ impl Tree {
         let node = match found {
             // Only the way to `dir` can hold a symbolic link (the name
             // itself is opened as the link).
-            Err(Errno(libc::ELOOP)) => return Err(Errno(libc::ENOENT)),
+            Err(errno::ELOOP) => return Err(errno::ENOENT),
             r => r?,
         };
         let st = stat(&node)?;
@@ -557,7 +566,7 @@ impl Tree {
                 }
             }
             if old.is_dir() {
-                old.detach(libc::ESTALE);
+                old.detach(errno::ESTALE);
             }
         }
         let name: Arc<[u8]> = name.into();
@@ -594,7 +603,7 @@ impl Tree {
         }
         if let Some(d) = &dst {
             if d.is_dir() {
-                d.detach(libc::ENOENT);
+                d.detach(errno::ENOENT);
             } else {
                 // A file may have other links: its record stays where it
                 // was; finding it there now fails its identity check.
@@ -608,7 +617,7 @@ impl Tree {
         if newdir.has_ancestor(&s) {
             // Records that no longer match the tree (host renames): never
             // make a cycle.
-            s.detach(libc::ENOENT);
+            s.detach(errno::ENOENT);
             return;
         }
         let name: Arc<[u8]> = newname.into();
@@ -627,7 +636,7 @@ impl Tree {
     /// is detached (`ENOENT`).
     pub(crate) fn removed(&self, dir: &Arc<Rec>, name: &[u8]) {
         if let Some(r) = dir.child(name) {
-            r.detach(libc::ENOENT);
+            r.detach(errno::ENOENT);
         }
     }
 

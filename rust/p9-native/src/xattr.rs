@@ -23,11 +23,11 @@
 
 use std::ffi::CString;
 
-use crate::errno::{cvt, cvt_long, Errno, Result};
+use crate::errno::{self, cvt, cvt_long, Result};
 use crate::node::{Node, ProcPath};
 
 fn xname(name: &[u8]) -> Result<CString> {
-    CString::new(name).map_err(|_| Errno(libc::EINVAL))
+    CString::new(name).map_err(|_| errno::EINVAL)
 }
 
 /// Reads the attribute `name` into `buf`; with an empty `buf`, returns the

@@ -14,7 +14,7 @@ use p9_native::{
 };
 
 fn errno(e: i32) -> Errno {
-    Errno(e)
+    Errno::from_raw(e)
 }
 
 #[test]

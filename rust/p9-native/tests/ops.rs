@@ -39,7 +39,7 @@ fn create_write_read_stat() {
         assert_eq!(pread(&fd, &mut [IoSliceMut::new(&mut a)], 100), Ok(0));
         assert_eq!(
             pread(&fd, &mut [IoSliceMut::new(&mut a)], u64::MAX),
-            Err(Errno(libc::EINVAL))
+            Err(Errno::from_raw(libc::EINVAL))
         );
         fsync(&fd, false).unwrap();
         fsync(&fd, true).unwrap();
@@ -58,7 +58,7 @@ fn create_write_read_stat() {
         // O_EXCL on an existing file; without it the file is opened.
         assert_eq!(
             create_file(&root, b"f", libc::O_RDWR | libc::O_EXCL, 0o644).map(drop),
-            Err(Errno(libc::EEXIST))
+            Err(Errno::from_raw(libc::EEXIST))
         );
         let (again, fd2) = create_file(&root, b"f", libc::O_RDONLY, 0o644).unwrap();
         assert!(again.same_inode(&node).unwrap());
@@ -76,7 +76,7 @@ fn create_write_read_stat() {
         assert_eq!(pread(&r, &mut [IoSliceMut::new(&mut buf)], 0), Ok(3));
         assert_eq!(
             pwrite(&r, &[IoSlice::new(b"x")], 0),
-            Err(Errno(libc::EBADF))
+            Err(Errno::from_raw(libc::EBADF))
         );
         let w = open(&g, libc::O_WRONLY | libc::O_APPEND).unwrap();
         assert_eq!(pwrite(&w, &[IoSlice::new(b"d")], 0), Ok(1));
@@ -93,11 +93,11 @@ fn create_write_read_stat() {
         // Directories: O_DIRECTORY on a file, writing a directory.
         assert_eq!(
             open(&g, libc::O_RDONLY | libc::O_DIRECTORY).map(drop),
-            Err(Errno(libc::ENOTDIR))
+            Err(Errno::from_raw(libc::ENOTDIR))
         );
         assert_eq!(
             open(&root, libc::O_RDWR).map(drop),
-            Err(Errno(libc::EISDIR))
+            Err(Errno::from_raw(libc::EISDIR))
         );
         open(&root, libc::O_RDONLY | libc::O_DIRECTORY).unwrap();
         // O_NOATIME is honoured or dropped, never an error.
@@ -144,7 +144,7 @@ fn directories_links_rename_unlink() {
         assert!(ex.join("d").is_dir());
         assert_eq!(
             mkdir(&root, b"d", 0o750).map(drop),
-            Err(Errno(libc::EEXIST))
+            Err(Errno::from_raw(libc::EEXIST))
         );
 
         let s = symlink(&d, b"s", b"../target").unwrap();
@@ -156,9 +156,9 @@ fn directories_links_rename_unlink() {
         );
         assert_eq!(
             symlink(&d, b"s2", b"a\0b").map(drop),
-            Err(Errno(libc::EINVAL))
+            Err(Errno::from_raw(libc::EINVAL))
         );
-        assert_eq!(readlink(&d), Err(Errno(libc::EINVAL)));
+        assert_eq!(readlink(&d), Err(Errno::from_raw(libc::EINVAL)));
         let long = vec![b'x'; 4000];
         let l = symlink(&d, b"long", &long).unwrap();
         assert_eq!(readlink(&l).unwrap(), long);
@@ -167,17 +167,32 @@ fn directories_links_rename_unlink() {
         link(&f, &root, b"hard").unwrap();
         assert_eq!(stat(&f).unwrap().nlink, 2);
         assert_eq!(lstat(&ex.join("hard")).ino(), stat(&f).unwrap().ino);
-        assert_eq!(link(&f, &root, b"hard"), Err(Errno(libc::EEXIST)));
-        assert_eq!(link(&d, &root, b"dirlink"), Err(Errno(libc::EPERM)));
+        assert_eq!(link(&f, &root, b"hard"), Err(Errno::from_raw(libc::EEXIST)));
+        assert_eq!(
+            link(&d, &root, b"dirlink"),
+            Err(Errno::from_raw(libc::EPERM))
+        );
 
         renameat(&d, b"f", &root, b"moved").unwrap();
         assert!(ex.join("moved").exists());
         assert!(!ex.join("d/f").exists());
-        assert_eq!(renameat(&d, b"nope", &root, b"x"), Err(Errno(libc::ENOENT)));
+        assert_eq!(
+            renameat(&d, b"nope", &root, b"x"),
+            Err(Errno::from_raw(libc::ENOENT))
+        );
 
-        assert_eq!(unlinkat(&root, b"d", false), Err(Errno(libc::EISDIR)));
-        assert_eq!(unlinkat(&root, b"moved", true), Err(Errno(libc::ENOTDIR)));
-        assert_eq!(unlinkat(&root, b"d", true), Err(Errno(libc::ENOTEMPTY)));
+        assert_eq!(
+            unlinkat(&root, b"d", false),
+            Err(Errno::from_raw(libc::EISDIR))
+        );
+        assert_eq!(
+            unlinkat(&root, b"moved", true),
+            Err(Errno::from_raw(libc::ENOTDIR))
+        );
+        assert_eq!(
+            unlinkat(&root, b"d", true),
+            Err(Errno::from_raw(libc::ENOTEMPTY))
+        );
         unlinkat(&d, b"s", false).unwrap();
         unlinkat(&d, b"long", false).unwrap();
         unlinkat(&root, b"d", true).unwrap();
@@ -204,7 +219,7 @@ fn check_link_variants(tag: &str) {
     // An unlinked file cannot get a name again (no O_TMPFILE here).
     unlinkat(&root, b"f", false).unwrap();
     unlinkat(&root, b"f2", false).unwrap();
-    assert_eq!(link(&f, &root, b"back"), Err(Errno(libc::ENOENT)));
+    assert_eq!(link(&f, &root, b"back"), Err(Errno::from_raw(libc::ENOENT)));
 }
 
 #[test]
@@ -290,7 +305,7 @@ fn attributes_of_files_and_dirs() {
                 }),
                 SetTime::Omit
             ),
-            Err(Errno(libc::EINVAL))
+            Err(Errno::from_raw(libc::EINVAL))
         );
         assert_eq!(generation(n), Ok(0)); // tmpfs has no FS_IOC_GETVERSION
     }
@@ -298,8 +313,8 @@ fn attributes_of_files_and_dirs() {
     assert_eq!(stat(&f).unwrap().size, 4096);
     truncate(&f, 1).unwrap();
     assert_eq!(stat(&f).unwrap().size, 1);
-    assert_eq!(truncate(&f, u64::MAX), Err(Errno(libc::EINVAL)));
-    assert_eq!(truncate(&d, 0), Err(Errno(libc::EISDIR)));
+    assert_eq!(truncate(&f, u64::MAX), Err(Errno::from_raw(libc::EINVAL)));
+    assert_eq!(truncate(&d, 0), Err(Errno::from_raw(libc::EISDIR)));
     let fd = open(&f, libc::O_RDWR).unwrap();
     ftruncate(&fd, 10).unwrap();
     assert_eq!(stat(&f).unwrap().size, 10);
@@ -326,7 +341,7 @@ fn symlink_nodes_are_acted_on_themselves() {
     utimes(&target, SetTime::At(old), SetTime::At(old)).unwrap();
     let s = symlink(&root, b"s", b"target").unwrap();
 
-    assert_eq!(chmod(&s, 0o600), Err(Errno(libc::EOPNOTSUPP)));
+    assert_eq!(chmod(&s, 0o600), Err(Errno::from_raw(libc::EOPNOTSUPP)));
     chown(&s, Some(77), Some(88)).unwrap();
     let when = Timespec {
         sec: 2_000,
@@ -341,25 +356,34 @@ fn symlink_nodes_are_acted_on_themselves() {
     assert_eq!(tst.mode & 0o7777, 0o644);
     assert_eq!((tst.uid, tst.gid), (0, 0));
     assert_eq!(tst.mtime, old);
-    assert_eq!(truncate(&s, 0), Err(Errno(libc::ELOOP)));
+    assert_eq!(truncate(&s, 0), Err(Errno::from_raw(libc::ELOOP)));
     assert_eq!(generation(&s), Ok(0));
 
     // xattrs: user.* is not allowed on links (kernel rule); trusted.* is
     // set on the link, not on the target.
-    assert_eq!(setxattr(&s, b"user.x", b"1", 0), Err(Errno(libc::EPERM)));
-    assert_eq!(getxattr(&s, b"user.x", &mut []), Err(Errno(libc::ENODATA)));
+    assert_eq!(
+        setxattr(&s, b"user.x", b"1", 0),
+        Err(Errno::from_raw(libc::EPERM))
+    );
+    assert_eq!(
+        getxattr(&s, b"user.x", &mut []),
+        Err(Errno::from_raw(libc::ENODATA))
+    );
     setxattr(&s, b"trusted.l", b"link", 0).unwrap();
     assert_eq!(getxattr(&s, b"trusted.l", &mut []), Ok(4));
     assert_eq!(
         getxattr(&target, b"trusted.l", &mut []),
-        Err(Errno(libc::ENODATA))
+        Err(Errno::from_raw(libc::ENODATA))
     );
     setxattr(&target, b"user.t", b"1", 0).unwrap();
     let mut list = [0u8; 64];
     let n = listxattr(&s, &mut list).unwrap();
     assert_eq!(&list[..n], b"trusted.l\0");
     removexattr(&s, b"trusted.l").unwrap();
-    assert_eq!(removexattr(&s, b"trusted.l"), Err(Errno(libc::ENODATA)));
+    assert_eq!(
+        removexattr(&s, b"trusted.l"),
+        Err(Errno::from_raw(libc::ENODATA))
+    );
 }
 
 #[test]
@@ -377,17 +401,17 @@ fn xattrs_on_files_and_dirs() {
         setxattr(n, b"user.two", b"", libc::XATTR_CREATE).unwrap();
         assert_eq!(
             setxattr(n, b"user.two", b"x", libc::XATTR_CREATE),
-            Err(Errno(libc::EEXIST))
+            Err(Errno::from_raw(libc::EEXIST))
         );
         assert_eq!(
             setxattr(n, b"user.three", b"x", libc::XATTR_REPLACE),
-            Err(Errno(libc::ENODATA))
+            Err(Errno::from_raw(libc::ENODATA))
         );
         assert_eq!(getxattr(n, b"user.one", &mut []), Ok(7));
         let mut small = [0u8; 3];
         assert_eq!(
             getxattr(n, b"user.one", &mut small),
-            Err(Errno(libc::ERANGE))
+            Err(Errno::from_raw(libc::ERANGE))
         );
         let mut buf = [0u8; 16];
         assert_eq!(getxattr(n, b"user.one", &mut buf), Ok(7));
@@ -395,11 +419,11 @@ fn xattrs_on_files_and_dirs() {
         assert_eq!(getxattr(n, b"user.two", &mut buf), Ok(0));
         assert_eq!(
             getxattr(n, b"user.nope", &mut buf),
-            Err(Errno(libc::ENODATA))
+            Err(Errno::from_raw(libc::ENODATA))
         );
         assert_eq!(
             getxattr(n, b"user.a\0b", &mut buf),
-            Err(Errno(libc::EINVAL))
+            Err(Errno::from_raw(libc::EINVAL))
         );
         let size = listxattr(n, &mut []).unwrap();
         assert_eq!(size, b"user.one\0user.two\0".len());
@@ -408,9 +432,15 @@ fn xattrs_on_files_and_dirs() {
         let mut names: Vec<&[u8]> = list.split(|&c| c == 0).filter(|s| !s.is_empty()).collect();
         names.sort();
         assert_eq!(names, vec![&b"user.one"[..], b"user.two"]);
-        assert_eq!(listxattr(n, &mut [0u8; 4]), Err(Errno(libc::ERANGE)));
+        assert_eq!(
+            listxattr(n, &mut [0u8; 4]),
+            Err(Errno::from_raw(libc::ERANGE))
+        );
         removexattr(n, b"user.one").unwrap();
-        assert_eq!(getxattr(n, b"user.one", &mut []), Err(Errno(libc::ENODATA)));
+        assert_eq!(
+            getxattr(n, b"user.one", &mut []),
+            Err(Errno::from_raw(libc::ENODATA))
+        );
     }
     // Visible on the host under the file's path.
     let mut v = [0u8; 8];
@@ -443,18 +473,21 @@ fn security_model_xattr_policy() {
         let mut buf = [0u8; 32];
         assert_eq!(m.listxattr(&f, &mut buf), Ok(size));
         assert_eq!(&buf[..size], b"user.u\0");
-        assert_eq!(m.listxattr(&f, &mut buf[..3]), Err(Errno(libc::ERANGE)));
+        assert_eq!(
+            m.listxattr(&f, &mut buf[..3]),
+            Err(Errno::from_raw(libc::ERANGE))
+        );
         assert_eq!(
             m.getxattr(&f, b"trusted.t", &mut buf),
-            Err(Errno(libc::EOPNOTSUPP))
+            Err(Errno::from_raw(libc::EOPNOTSUPP))
         );
         assert_eq!(
             m.setxattr(&f, b"security.capability", b"x", 0),
-            Err(Errno(libc::EOPNOTSUPP))
+            Err(Errno::from_raw(libc::EOPNOTSUPP))
         );
         assert_eq!(
             m.removexattr(&f, b"trusted.t"),
-            Err(Errno(libc::EOPNOTSUPP))
+            Err(Errno::from_raw(libc::EOPNOTSUPP))
         );
         assert_eq!(m.getxattr(&f, b"user.u", &mut buf), Ok(1));
         m.setxattr(&f, b"user.v", b"2", 0).unwrap();
@@ -502,13 +535,13 @@ fn security_model_finish_create() {
     let (h, _) = create_file(&root, b"h", libc::O_RDWR, 0o600).unwrap();
     assert_eq!(
         SecurityModel::Passthrough.finish_create(&root, b"h", &h, 4242, 4242, 0o640),
-        Err(Errno(libc::EPERM))
+        Err(Errno::from_raw(libc::EPERM))
     );
     assert!(!ex.join("h").exists());
     let e = mkdir(&root, b"e", 0o700).unwrap();
     assert_eq!(
         SecurityModel::Passthrough.finish_create(&root, b"e", &e, 4242, 4242, 0o755),
-        Err(Errno(libc::EPERM))
+        Err(Errno::from_raw(libc::EPERM))
     );
     assert!(!ex.join("e").exists());
     // The name now belongs to something else: it is not removed.
@@ -529,7 +562,10 @@ fn open_but_unlinked_file_keeps_working() {
     let (node, fd) = create_file(&root, b"gone", libc::O_RDWR, 0o644).unwrap();
     pwrite(&fd, &[IoSlice::new(b"data")], 0).unwrap();
     unlinkat(&root, b"gone", false).unwrap();
-    assert_eq!(lookup(&root, b"gone").map(drop), Err(Errno(libc::ENOENT)));
+    assert_eq!(
+        lookup(&root, b"gone").map(drop),
+        Err(Errno::from_raw(libc::ENOENT))
+    );
 
     let st = stat(&node).unwrap();
     assert_eq!(st.nlink, 0);
@@ -569,7 +605,10 @@ fn rename_of_directory_keeps_child_nodes() {
 
         renameat(&root, b"a", &other, b"b").unwrap();
         assert!(t.export().join("other/b/sub/f").exists());
-        assert_eq!(lookup(&root, b"a").map(drop), Err(Errno(libc::ENOENT)));
+        assert_eq!(
+            lookup(&root, b"a").map(drop),
+            Err(Errno::from_raw(libc::ENOENT))
+        );
 
         assert_eq!(stat(&f).unwrap().size, 4);
         let fd = open(&f, libc::O_RDONLY).unwrap();

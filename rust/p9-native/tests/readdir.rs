@@ -129,14 +129,20 @@ fn reader_errors() {
     let t = TempDir::new("readdir3");
     let root = t.root();
     let (f, _) = create_file(&root, b"f", libc::O_RDWR, 0o644).unwrap();
-    assert_eq!(DirReader::open(&f).unwrap_err(), Errno(libc::ENOTDIR));
+    assert_eq!(
+        DirReader::open(&f).unwrap_err(),
+        Errno::from_raw(libc::ENOTDIR)
+    );
     let s = symlink(&root, b"s", b".").unwrap();
-    assert_eq!(DirReader::open(&s).unwrap_err(), Errno(libc::ENOTDIR));
+    assert_eq!(
+        DirReader::open(&s).unwrap_err(),
+        Errno::from_raw(libc::ENOTDIR)
+    );
     let mut r = DirReader::open(&root).unwrap();
     // Too small for any entry.
     assert_eq!(
         r.read_batch(&mut [0u8; 8]).map(|b| b.count()),
-        Err(Errno(libc::EINVAL))
+        Err(Errno::from_raw(libc::EINVAL))
     );
     let mut buf = [0u8; 4096];
     let names: Vec<Vec<u8>> = r

@@ -97,21 +97,24 @@ fn open_refuses_special_files_without_opening_them() {
             ] {
                 let n = node.try_clone().unwrap();
                 let r = no_hang(move || open(&n, flags).map(drop));
-                assert_eq!(r, Err(Errno(libc::ENXIO)), "{name:?} {flags:#x}");
+                assert_eq!(r, Err(Errno::from_raw(libc::ENXIO)), "{name:?} {flags:#x}");
             }
-            assert_eq!(DirReader::open(&node).unwrap_err(), Errno(libc::ENXIO));
+            assert_eq!(
+                DirReader::open(&node).unwrap_err(),
+                Errno::from_raw(libc::ENXIO)
+            );
             // Existing special file under create_file without O_EXCL.
             let r = no_hang({
                 let root = root.try_clone().unwrap();
                 move || create_file(&root, name, libc::O_RDWR, 0o644).map(drop)
             });
-            assert_eq!(r, Err(Errno(libc::ENXIO)));
+            assert_eq!(r, Err(Errno::from_raw(libc::ENXIO)));
             assert_eq!(
                 create_file(&root, name, libc::O_RDWR | libc::O_EXCL, 0o644).map(drop),
-                Err(Errno(libc::EEXIST))
+                Err(Errno::from_raw(libc::EEXIST))
             );
             // Truncate opens for writing: refused the same way, as QEMU.
-            assert_eq!(truncate(&node, 0), Err(Errno(libc::ENXIO)));
+            assert_eq!(truncate(&node, 0), Err(Errno::from_raw(libc::ENXIO)));
             // Generation is best effort: 0 without opening.
             assert_eq!(generation(&node), Ok(0));
         }
@@ -168,10 +171,13 @@ fn attributes_of_special_files_work_without_opening() {
         assert_eq!((st.atime, st.mtime), (when, when));
         // user.* attributes do not exist on special files (the kernel's
         // rule, which QEMU passes through as well).
-        assert_eq!(setxattr(&node, b"user.a", b"1", 0), Err(Errno(libc::EPERM)));
+        assert_eq!(
+            setxattr(&node, b"user.a", b"1", 0),
+            Err(Errno::from_raw(libc::EPERM))
+        );
         assert_eq!(
             getxattr(&node, b"user.a", &mut [0; 8]),
-            Err(Errno(libc::ENODATA))
+            Err(Errno::from_raw(libc::ENODATA))
         );
         // trusted.* ones do (we run as root), on the special file itself.
         setxattr(&node, b"trusted.t", b"v", 0).unwrap();
@@ -205,12 +211,12 @@ fn mknod_creates_but_never_opens() {
         let n2 = n.try_clone().unwrap();
         assert_eq!(
             no_hang(move || open(&n2, libc::O_RDONLY).map(drop)),
-            Err(Errno(libc::ENXIO))
+            Err(Errno::from_raw(libc::ENXIO))
         );
     }
     assert_eq!(
         mknod(&root, b"p", libc::S_IFIFO | 0o644, 0).unwrap_err(),
-        Errno(libc::EEXIST)
+        Errno::from_raw(libc::EEXIST)
     );
     assert!(watch.opened().is_empty());
     let _ = Node::from_owned_fd(dev.into_owned_fd());

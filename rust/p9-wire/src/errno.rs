@@ -7,6 +7,12 @@
 //! [`Errno`] constants and embeds the glibc messages so the 9P2000.u error
 //! string matches what `hw/9pfs/9p.c` (`pdu_complete`) produces on a
 //! glibc host.
+//!
+//! [`Errno`] is also the error of the host side (`p9-native`'s system
+//! calls, the engine's backends): [`Errno::last`] reads the calling
+//! thread's `errno`, `?` turns an [`io::Error`] into one, and
+//! [`retry_eintr`] repeats a call that was interrupted.  A host errno
+//! goes to the guest unchanged.
 
 use std::fmt;
 use std::io;
@@ -19,6 +25,26 @@ use std::io;
 pub struct Errno(pub u32);
 
 impl Errno {
+    /// The errno of a raw OS error number as the C library gives it
+    /// (`libc::ENOENT`); [`EIO`] for a number that is no errno (zero or
+    /// negative).
+    #[must_use]
+    pub const fn from_raw(code: i32) -> Errno {
+        if code > 0 {
+            Errno(code as u32)
+        } else {
+            EIO
+        }
+    }
+
+    /// `errno` of the calling thread, as left by the last failing C
+    /// library call; [`EIO`] if the OS reports no error number (never
+    /// expected on Linux).
+    #[must_use]
+    pub fn last() -> Errno {
+        Errno::from_io_error(&io::Error::last_os_error())
+    }
+
     /// The raw errno number.
     pub const fn raw(self) -> u32 {
         self.0
@@ -52,9 +78,20 @@ impl Errno {
     /// The errno of an I/O error: its OS error code when it has a positive
     /// one, otherwise [`EIO`].
     pub fn from_io_error(err: &io::Error) -> Errno {
-        match err.raw_os_error() {
-            Some(code) if code > 0 => Errno(code as u32),
-            _ => EIO,
+        Errno::from_raw(err.raw_os_error().unwrap_or(0))
+    }
+}
+
+/// Runs `call` again for as long as it fails with [`EINTR`].
+///
+/// # Errors
+///
+/// The first error of `call` other than `EINTR`.
+pub fn retry_eintr<T>(mut call: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    loop {
+        match call() {
+            Err(EINTR) => continue,
+            other => return other,
         }
     }
 }
@@ -74,6 +111,16 @@ impl fmt::Debug for Errno {
             Some(name) => write!(f, "{name}"),
             None => write!(f, "Errno({})", self.0),
         }
+    }
+}
+
+impl std::error::Error for Errno {}
+
+/// What `?` needs to turn an I/O error into an errno: see
+/// [`Errno::from_io_error`].
+impl From<io::Error> for Errno {
+    fn from(err: io::Error) -> Errno {
+        Errno::from_io_error(&err)
     }
 }
 
@@ -538,5 +585,55 @@ mod tests {
         assert_eq!(Errno::from_io_error(&e), EIO);
         let back: io::Error = EACCES.into();
         assert_eq!(back.raw_os_error(), Some(13));
+    }
+
+    #[test]
+    fn conversions_keep_the_raw_errno() {
+        let e = ENOENT;
+        let io: io::Error = e.into();
+        assert_eq!(io.raw_os_error(), Some(2));
+        assert_eq!(Errno::from(io), e);
+        assert_eq!(Errno::from_io_error(&io::Error::other("x")), EIO);
+        assert!(format!("{:?}", Errno(4242)).contains("4242"));
+        assert!(!e.to_string().is_empty());
+    }
+
+    #[test]
+    fn from_raw_keeps_positive_numbers() {
+        assert_eq!(Errno::from_raw(2), ENOENT);
+        assert_eq!(Errno::from_raw(4242), Errno(4242));
+        assert_eq!(Errno::from_raw(0), EIO);
+        assert_eq!(Errno::from_raw(-1), EIO);
+        const AT_COMPILE_TIME: Errno = Errno::from_raw(22);
+        assert_eq!(AT_COMPILE_TIME, EINVAL);
+    }
+
+    #[test]
+    fn last_reads_the_thread_errno() {
+        // A file that cannot exist: the failed open leaves ENOENT.
+        let r = std::fs::File::open("/nonexistent-dir-of-p9-wire-test/x");
+        assert!(r.is_err());
+        assert_eq!(Errno::last(), ENOENT);
+        assert_eq!(r.map_err(Errno::from).err(), Some(ENOENT));
+    }
+
+    #[test]
+    fn retry_eintr_repeats_only_eintr() {
+        let mut calls = 0;
+        let r = retry_eintr(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(EINTR)
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r, Ok(3));
+        let mut calls = 0;
+        let r: Result<(), Errno> = retry_eintr(|| {
+            calls += 1;
+            Err(EAGAIN)
+        });
+        assert_eq!((r, calls), (Err(EAGAIN), 1));
     }
 }

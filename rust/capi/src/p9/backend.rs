@@ -6,7 +6,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use p9_native::{NativeBackend, SecurityModel};
-use p9_wire::errno::Errno;
 
 use super::cbackend::{CBackend, CVtable};
 use super::vtable::QrsP9BackendOps;
@@ -100,9 +99,7 @@ pub unsafe extern "C" fn qrs_p9_backend_native_new(
         let root = Path::new(OsStr::from_bytes(root.to_bytes()));
         match NativeBackend::new(root, model) {
             Ok(b) => into_handle(BackendKind::Native(b), out),
-            // Through `io::Error`: p9-native's errno type may differ from
-            // the wire's.
-            Err(e) => to_neg_errno(Errno::from_io_error(&std::io::Error::from(e))),
+            Err(e) => to_neg_errno(e),
         }
     })
 }

@@ -14,10 +14,13 @@ use std::sync::Arc;
 
 use p9_engine::backend::{Attr, Result, SetAttr};
 
-use super::{attr_of, set_attrs, w, werr, HandleKind, NativeBackend, NativeHandle, NativeNode};
+use super::convert::{attr_of, set_attrs};
+use super::handle::{HandleKind, NativeHandle};
+use super::{NativeBackend, NativeNode};
+use crate::errno;
 use crate::mapped::{self, Cred};
 use crate::tree::Rec;
-use crate::{ftruncate, renameat, stat, truncate, unlinkat, Errno, Node, SecurityModel, Stat};
+use crate::{ftruncate, renameat, stat, truncate, unlinkat, Node, SecurityModel, Stat};
 
 impl NativeBackend {
     /// `st` of `rec`'s file as the guest sees it: overlaid with the
@@ -102,8 +105,8 @@ impl NativeBackend {
     /// The attributes of the entry `name` just made in the directory `d`,
     /// `node` being its file, as [`Self::new_stat`] has them.
     pub(super) fn new_attr(&self, d: &Node, name: &[u8], node: &Node) -> Result<Attr> {
-        let st = w(stat(node))?;
-        Ok(attr_of(&w(self.new_stat(d, name, node, st))?))
+        let st = stat(node)?;
+        Ok(attr_of(&self.new_stat(d, name, node, st)?))
     }
 
     /// `mapped-file`'s overlay of `rec`'s file: the metadata at its place
@@ -118,7 +121,7 @@ impl NativeBackend {
         };
         match self.tree.verified(&dir) {
             Ok(d) => mapped::overlay_file(&d, &name, &mut st)?,
-            Err(e @ Errno(libc::EMFILE | libc::ENFILE | libc::ENOMEM)) => return Err(e),
+            Err(e @ (errno::EMFILE | errno::ENFILE | errno::ENOMEM)) => return Err(e),
             Err(_) => {}
         }
         Ok(st)
@@ -137,15 +140,15 @@ impl NativeBackend {
     ) -> Result<()> {
         let held = match handle {
             Some(_) => None,
-            None => Some(w(self.tree.node(&node.rec))?),
+            None => Some(self.tree.node(&node.rec)?),
         };
         if let Some(size) = set.size {
             match (handle, &held) {
                 (Some(h), _) => match &h.kind {
-                    HandleKind::File(fd) => w(ftruncate(fd, size))?,
-                    HandleKind::Dir(_) => return Err(werr(Errno(libc::EISDIR))),
+                    HandleKind::File(fd) => ftruncate(fd, size)?,
+                    HandleKind::Dir(_) => return Err(errno::EISDIR),
                 },
-                (None, Some(n)) => w(truncate(n, size))?,
+                (None, Some(n)) => truncate(n, size)?,
                 (None, None) => {}
             }
         }
@@ -153,17 +156,17 @@ impl NativeBackend {
         if cred != Cred::default() {
             match self.model {
                 SecurityModel::MappedXattr => match (handle, &held) {
-                    (Some(h), _) => w(h.with_fd(|fd| mapped::set_xattr_cred(fd, &cred)))?,
-                    (None, Some(n)) => w(mapped::set_xattr_cred(n.as_fd(), &cred))?,
+                    (Some(h), _) => h.with_fd(|fd| mapped::set_xattr_cred(fd, &cred))?,
+                    (None, Some(n)) => mapped::set_xattr_cred(n.as_fd(), &cred)?,
                     (None, None) => {}
                 },
                 _ => {
-                    let (dir, name) = match w(node.rec.entry())? {
+                    let (dir, name) = match node.rec.entry()? {
                         None => (Arc::clone(self.tree.root()), Arc::from(&b"."[..])),
                         Some(e) => e,
                     };
-                    let d = w(self.tree.verified(&dir))?;
-                    w(mapped::set_file_cred(&d, &name, &cred))?;
+                    let d = self.tree.verified(&dir)?;
+                    mapped::set_file_cred(&d, &name, &cred)?;
                 }
             }
         }
@@ -179,8 +182,8 @@ impl NativeBackend {
             ..*set
         };
         match (handle, &held) {
-            (Some(h), _) => w(h.with_fd(|fd| set_attrs(fd, &times))),
-            (None, Some(n)) => w(set_attrs(n.as_fd(), &times)),
+            (Some(h), _) => h.with_fd(|fd| set_attrs(fd, &times)),
+            (None, Some(n)) => set_attrs(n.as_fd(), &times),
             (None, None) => Ok(()),
         }
     }
@@ -202,7 +205,7 @@ impl NativeBackend {
         if r.is_err() {
             let _ = unlinkat(d, name, false);
         }
-        w(r)
+        r
     }
 
     /// After renaming `oldname` in `o` to `newname` in `n`: `mapped-file`'s
@@ -222,14 +225,14 @@ impl NativeBackend {
         if r.is_err() {
             let _ = renameat(n, newname, o, oldname);
         }
-        w(r)
+        r
     }
 
     /// Before removing `name` from `d`: in `mapped-file`, the directory's
     /// own (empty) metadata directory (QEMU's `local_unlinkat_common`).
     pub(super) fn unlinking_meta(&self, d: &Node, name: &[u8], is_dir: bool) -> Result<()> {
         if self.model == SecurityModel::MappedFile && is_dir {
-            w(mapped::unlink_dir_meta(d, name))?;
+            mapped::unlink_dir_meta(d, name)?;
         }
         Ok(())
     }

@@ -1,148 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! p9-workload: drive a 9P server on a stream socket (such as
-//! `tests/p9serve/p9serve`) with real operations, checking the results
-//! against the exported host directory, then feed it malformed frames on
-//! fresh connections and check that it answers or drops each, and still
-//! serves afterwards.
-//!
-//! Usage: `p9-workload (unix:PATH | tcp:HOST:PORT) HOSTDIR`
-//!
-//! Prints one `ok`/`FAIL` line per check and ends with
-//! `p9serve workload: N passed, N failed`; exits non-zero on a failure.
-//! The export's root must be HOSTDIR and the session runs as root
-//! (n_uname 0); the checks work in a fresh subdirectory.
+//! The well-formed operations, checked against the exported host
+//! directory, and many requests in flight on one connection.
 
 use std::collections::BTreeSet;
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::path::Path;
 use std::time::Duration;
 
-use p9_client::{Client, Pending, StreamTransport, Transport};
+use p9_client::Pending;
 use p9_wire::consts::{dotl_open, getattr, setattr, xattr_flags, AT_REMOVEDIR, NOFID};
 use p9_wire::errno::{EEXIST, ENODATA, ENOENT, ENOTEMPTY, EOPNOTSUPP};
-use p9_wire::msgtype::{RERROR, RLERROR, TVERSION, TWALK};
 use p9_wire::{Errno, SetAttr, Tmessage};
 
-const MSIZE: u32 = 1 << 20;
-/// How long a reply, or the end of a connection, may take.
-const PATIENCE: Duration = Duration::from_secs(10);
-
-type Conn = Client<Arc<StreamTransport>>;
-
-type CheckResult = Result<String, String>;
-
-struct Runner {
-    addr: String,
-    host: PathBuf,
-    passed: u32,
-    failed: u32,
-}
-
-/// Fail the check with a message unless `cond`.
-macro_rules! ensure {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err(format!($($fmt)+));
-        }
-    };
-}
-
-/// `Result<_, Errno>` into the check's error.
-fn e<T>(what: &str, r: Result<T, Errno>) -> Result<T, String> {
-    r.map_err(|err| format!("{what}: {err}"))
-}
-
-impl Runner {
-    fn check(&mut self, name: &str, f: impl FnOnce(&mut Self) -> CheckResult) {
-        // The client panics on malformed replies: that is a failed check.
-        match catch_unwind(AssertUnwindSafe(|| f(self))) {
-            Ok(Ok(note)) if note.is_empty() => {
-                self.passed += 1;
-                println!("ok   {name}");
-            }
-            Ok(Ok(note)) => {
-                self.passed += 1;
-                println!("ok   {name} ({note})");
-            }
-            Ok(Err(msg)) => {
-                self.failed += 1;
-                println!("FAIL {name}: {msg}");
-            }
-            Err(p) => {
-                self.failed += 1;
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "panic".into());
-                println!("FAIL {name}: panicked: {msg}");
-            }
-        }
-    }
-
-    fn connect(&self) -> Result<Arc<StreamTransport>, String> {
-        StreamTransport::connect(&self.addr)
-            .map(Arc::new)
-            .map_err(|err| format!("connecting to {}: {err}", self.addr))
-    }
-
-    /// A new connection with a 9P2000.L session and `root` attached.
-    fn session(&self) -> Result<(Conn, u32), String> {
-        let c = Client::new(self.connect()?);
-        let (msize, version) = e("Tversion", c.version(MSIZE, "9P2000.L"))?;
-        ensure!(
-            version == "9P2000.L" && (4096..=MSIZE).contains(&msize),
-            "Rversion {version} msize {msize}"
-        );
-        let root = c.alloc_fid();
-        e("Tattach", c.attach(root, NOFID, "root", "", 0))?;
-        Ok((c, root))
-    }
-}
-
-/// Wait for the outcome of raw `bytes` sent on `t`: `Some(Some(reply))`,
-/// `Some(None)` for no reply (the connection ended), `None` on timeout.
-fn raw_outcome(t: &StreamTransport, bytes: Vec<u8>) -> Option<Option<Vec<u8>>> {
-    let (tx, rx) = mpsc::channel();
-    t.submit(
-        bytes,
-        Box::new(move |r| {
-            let _ = tx.send(r);
-        }),
-    );
-    rx.recv_timeout(PATIENCE).ok()
-}
-
-fn frame(typ: u8, tag: u16, body: &[u8]) -> Vec<u8> {
-    let size = (7 + body.len()) as u32;
-    let mut v = size.to_le_bytes().to_vec();
-    v.push(typ);
-    v.extend_from_slice(&tag.to_le_bytes());
-    v.extend_from_slice(body);
-    v
-}
-
-/// A small deterministic PRNG (xorshift64*), so failures reproduce.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
+use crate::runner::{e, Runner, PATIENCE};
 
 fn host_lgetxattr(path: &Path, name: &str) -> Option<Vec<u8>> {
     let p = CString::new(path.as_os_str().as_bytes()).ok()?;
@@ -171,53 +44,8 @@ fn names(ents: &[p9_wire::Dirent]) -> BTreeSet<String> {
         .collect()
 }
 
-fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.len() != 3 {
-        eprintln!("usage: p9-workload (unix:PATH | tcp:HOST:PORT) HOSTDIR");
-        std::process::exit(2);
-    }
-    let mut r = Runner {
-        addr: args[1].clone(),
-        host: PathBuf::from(&args[2]),
-        passed: 0,
-        failed: 0,
-    };
-    // Replies the client cannot accept panic inside a check; the check
-    // reports them, so keep the default hook quiet.
-    std::panic::set_hook(Box::new(|_| {}));
-    let work = format!("workload-{}", std::process::id());
-    let wdir = r.host.join(&work);
-    let _ = fs::remove_dir_all(&wdir);
-    if let Err(err) = fs::create_dir(&wdir) {
-        eprintln!("creating {}: {err}", wdir.display());
-        std::process::exit(2);
-    }
-    fs::write(wdir.join("hello.txt"), b"hello, 9p\n").expect("hello.txt");
-    fs::create_dir(wdir.join("many")).expect("many");
-    for i in 0..200 {
-        fs::write(
-            wdir.join(format!("many/entry-{i:03}-{}", "x".repeat(i % 40))),
-            b"",
-        )
-        .expect("dir entry");
-    }
-    fs::write(
-        wdir.join("big.bin"),
-        (0..65536u32).map(|i| (i * 7) as u8).collect::<Vec<_>>(),
-    )
-    .expect("big.bin");
-
-    operations(&mut r, &work, &wdir);
-    malformed(&mut r);
-
-    let _ = fs::remove_dir_all(&wdir);
-    println!("p9serve workload: {} passed, {} failed", r.passed, r.failed);
-    std::process::exit(i32::from(r.failed > 0));
-}
-
 /// The well-formed part: one session, then concurrency on a second one.
-fn operations(r: &mut Runner, work: &str, wdir: &Path) {
+pub(crate) fn operations(r: &mut Runner, work: &str, wdir: &Path) {
     let session = match r.session() {
         Ok(s) => s,
         Err(msg) => {
@@ -649,119 +477,6 @@ fn concurrency(r: &mut Runner, work: &str) {
             "{} stray replies",
             c.transport().stray_replies()
         );
-        Ok(String::new())
-    });
-}
-
-/// Malformed frames, each on a fresh connection.
-fn malformed(r: &mut Runner) {
-    // answered_or_dropped: the outcome of `bytes` after a session is set
-    // up (when `version`), and then whether the connection still works.
-    fn answered_or_dropped(r: &Runner, version: bool, bytes: Vec<u8>) -> CheckResult {
-        let t = r.connect()?;
-        let c = Client::new(Arc::clone(&t));
-        if version {
-            e("Tversion", c.version(MSIZE, "9P2000.L"))?;
-        }
-        match raw_outcome(&t, bytes) {
-            None => Err("neither a reply nor a closed connection".into()),
-            Some(None) => {
-                ensure!(t.is_closed(), "no reply yet the connection is open");
-                Ok("connection dropped".into())
-            }
-            Some(Some(reply)) => {
-                ensure!(
-                    reply[4] == RLERROR || reply[4] == RERROR,
-                    "reply of type {} is not an error",
-                    reply[4]
-                );
-                // The connection goes on: a Tversion still works.
-                let v = frame(TVERSION, 0xffff, &{
-                    let mut b = 8192u32.to_le_bytes().to_vec();
-                    b.extend_from_slice(&8u16.to_le_bytes());
-                    b.extend_from_slice(b"9P2000.L");
-                    b
-                });
-                match raw_outcome(&t, v) {
-                    Some(Some(rv)) if rv[4] == TVERSION + 1 => {
-                        Ok(format!("error reply, type {}", reply[4]))
-                    }
-                    other => Err(format!("after the error reply, Tversion gave {other:?}")),
-                }
-            }
-        }
-    }
-
-    /// Send `bytes` as they are, half-close, and expect the server to end
-    /// the connection (any replies before that are fine).
-    fn dropped_after(r: &Runner, bytes: &[u8], half_close: bool) -> CheckResult {
-        let t = r.connect()?;
-        t.send_bytes(bytes).map_err(|x| x.to_string())?;
-        if half_close {
-            // The server sees EOF where it waits for more of the frame.
-            t.shutdown_write().map_err(|x| x.to_string())?;
-        }
-        ensure!(t.wait_closed(PATIENCE), "connection still open");
-        Ok(String::new())
-    }
-
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    r.check("malformed: garbage body with a valid size", |r| {
-        let mut body = rng.bytes(40);
-        body[0] = 0xff; // a fid no one attached
-        answered_or_dropped(r, true, frame(TWALK, 3, &body))
-    });
-    r.check(
-        "malformed: truncated body (Twalk of 3 names, 1 sent)",
-        |r| {
-            let mut body = Vec::new();
-            body.extend_from_slice(&1u32.to_le_bytes());
-            body.extend_from_slice(&2u32.to_le_bytes());
-            body.extend_from_slice(&3u16.to_le_bytes());
-            body.extend_from_slice(&3u16.to_le_bytes());
-            body.extend_from_slice(b"abc");
-            answered_or_dropped(r, true, frame(TWALK, 4, &body))
-        },
-    );
-    r.check("malformed: unknown message type 200", |r| {
-        answered_or_dropped(r, true, frame(200, 5, b"\x01\x02\x03"))
-    });
-    r.check("malformed: request before Tversion", |r| {
-        answered_or_dropped(r, false, frame(TWALK, 6, &[0; 10]))
-    });
-    r.check("malformed: frame cut short, then EOF", |r| {
-        let mut f = frame(TWALK, 7, &[0; 93]);
-        f.truncate(20);
-        dropped_after(r, &f, true)
-    });
-    r.check("malformed: size field 3", |r| {
-        dropped_after(r, &[3, 0, 0, 0, 0xff, 0xff, 0xff, 0xff], false)
-    });
-    r.check("malformed: size field 4 GiB - 1", |r| {
-        let mut f = vec![0xff; 4];
-        f.extend(rng.bytes(64));
-        dropped_after(r, &f, false)
-    });
-    r.check("malformed: size above msize_max", |r| {
-        let mut f = (64u32 << 20).to_le_bytes().to_vec();
-        f.extend([TWALK, 0, 0]);
-        dropped_after(r, &f, false)
-    });
-    for round in 0..4 {
-        r.check(&format!("malformed: 4 KiB of random bytes #{round}"), |r| {
-            let mut bytes = rng.bytes(4096);
-            if round % 2 == 1 {
-                // A plausible size, so the body gets parsed as a message.
-                bytes[..4].copy_from_slice(&200u32.to_le_bytes());
-            }
-            dropped_after(r, &bytes, true)
-        });
-    }
-    r.check("server still serves a new connection", |r| {
-        let (c, root) = r.session()?;
-        let st = e("Tgetattr", c.getattr(root, getattr::BASIC))?;
-        ensure!(st.qid.typ & 0x80 != 0, "root is not a directory");
-        e("Tclunk", c.clunk(root))?;
         Ok(String::new())
     });
 }
