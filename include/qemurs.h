@@ -59,6 +59,18 @@
 #define QRS_P9_SECURITY_MAPPED_FILE 3
 
 /**
+ * `QrsP9NativeOpts.fmode` of `qrs_p9_backend_native_new`: 0600 (QEMU's
+ * default `fmode`).
+ */
+#define QRS_P9_NATIVE_FMODE_DEFAULT 384
+
+/**
+ * `QrsP9NativeOpts.dmode` of `qrs_p9_backend_native_new`: 0700 (QEMU's
+ * default `dmode`).
+ */
+#define QRS_P9_NATIVE_DMODE_DEFAULT 448
+
+/**
  * `QrsP9Config.versions`: 9P2000.L.
  */
 #define QRS_P9_VERSION_DOTL 1
@@ -224,6 +236,29 @@ typedef struct {
    */
   uint64_t retired;
 } QrsOffloadStats;
+
+/**
+ * How `qrs_p9_backend_native_new_opts` serves its export.
+ */
+typedef struct {
+  /**
+   * The security model, `QRS_P9_SECURITY_*`.
+   */
+  uint32_t model;
+  /**
+   * Permission bits (0 to 0777) of the host files the mapped models
+   * create, and of what stands there for device nodes, FIFOs, sockets
+   * and symbolic links (QEMU's `fmode`; the process's umask applies, as
+   * in 9p-local); the other models ignore it.
+   */
+  uint32_t fmode;
+  /**
+   * Permission bits (0 to 0777) of the host directories the mapped
+   * models create (QEMU's `dmode`, the umask applies); the other models
+   * ignore it.
+   */
+  uint32_t dmode;
+} QrsP9NativeOpts;
 
 /**
  * An opaque path, made only by the backend's `name_to_path` (QEMU's
@@ -818,9 +853,11 @@ int32_t qrs_co_run_in_worker(int32_t (*func)(void *opaque), void *opaque);
  * (`-ENOENT` if their file is gone, `-ESTALE` if another file took its
  * place), and new open files of a session holding its share get
  * `-EMFILE`.  A session over this backend holds at most 65536 fids (a
- * smaller `QrsP9Config.fids_max` wins; `-ENFILE` beyond).  On success
- * `*out` is a new backend owned by the caller (pass it to
- * `qrs_p9_server_new` or `qrs_p9_backend_free`).
+ * smaller `QrsP9Config.fids_max` wins; `-ENFILE` beyond).  The mapped
+ * models create host files 0600 and directories 0700
+ * (`qrs_p9_backend_native_new_opts` chooses).  On success `*out` is a new
+ * backend owned by the caller (pass it to `qrs_p9_server_new` or
+ * `qrs_p9_backend_free`).
  *
  * Returns 0, `-EINVAL` if `root` or `out` is NULL or `model` is unknown,
  * or the negative errno of opening `root` (e.g. `-ENOENT`, `-ENOTDIR`).
@@ -830,6 +867,21 @@ int32_t qrs_co_run_in_worker(int32_t (*func)(void *opaque), void *opaque);
  * `root` is NULL or a NUL-terminated string; `out` is NULL or writable.
  */
 int32_t qrs_p9_backend_native_new(const char *root, uint32_t model, QrsP9Backend **out);
+
+/**
+ * `qrs_p9_backend_native_new` with the options `*opts` (copied): the
+ * security model and, for the mapped models, the host modes of what they
+ * create (QEMU's `fmode` and `dmode`).
+ *
+ * Returns 0, `-EINVAL` if `root`, `opts` or `out` is NULL, the model is
+ * unknown or `fmode` or `dmode` has bits beyond 0777, or the negative
+ * errno of opening `root`.  Thread-safe.
+ *
+ * # Safety
+ * `root` is NULL or a NUL-terminated string; `opts` is NULL or a readable
+ * `QrsP9NativeOpts`; `out` is NULL or writable.
+ */
+int32_t qrs_p9_backend_native_new_opts(const char *root, const QrsP9NativeOpts *opts, QrsP9Backend **out);
 
 /**
  * Make a backend that calls the C functions of `ops` (copied) with

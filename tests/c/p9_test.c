@@ -2076,6 +2076,32 @@ static void t_api_errors(void)
     CHECK(qrs_p9_backend_native_new("/tmp", QRS_P9_SECURITY_MAPPED_FILE, &b) == 0);
     qrs_p9_backend_free(b);
     CHECK(qrs_p9_backend_native_new("/nonexistent/qrs", QRS_P9_SECURITY_NONE, &b) == -ENOENT);
+
+    /* With options: NULL, an unknown model, modes beyond 0777 refused. */
+    {
+        QrsP9NativeOpts o = {
+            .model = QRS_P9_SECURITY_MAPPED_FILE,
+            .fmode = QRS_P9_NATIVE_FMODE_DEFAULT,
+            .dmode = QRS_P9_NATIVE_DMODE_DEFAULT,
+        };
+        CHECK(QRS_P9_NATIVE_FMODE_DEFAULT == 0600 && QRS_P9_NATIVE_DMODE_DEFAULT == 0700);
+        CHECK(qrs_p9_backend_native_new_opts("/tmp", NULL, &b) == -EINVAL);
+        CHECK(qrs_p9_backend_native_new_opts(NULL, &o, &b) == -EINVAL);
+        CHECK(qrs_p9_backend_native_new_opts("/tmp", &o, NULL) == -EINVAL);
+        o.fmode = 01644;
+        CHECK(qrs_p9_backend_native_new_opts("/tmp", &o, &b) == -EINVAL);
+        o.fmode = 0644;
+        o.dmode = 04755;
+        CHECK(qrs_p9_backend_native_new_opts("/tmp", &o, &b) == -EINVAL);
+        o.dmode = 0755;
+        o.model = 9;
+        CHECK(qrs_p9_backend_native_new_opts("/tmp", &o, &b) == -EINVAL);
+        o.model = QRS_P9_SECURITY_MAPPED_XATTR;
+        b = NULL;
+        CHECK(qrs_p9_backend_native_new_opts("/tmp", &o, &b) == 0 && b);
+        qrs_p9_backend_free(b);
+        CHECK(qrs_p9_backend_native_new_opts("/nonexistent/qrs", &o, &b) == -ENOENT);
+    }
     fd = mkstemp(tmpl);
     CHECK(fd >= 0);
     CHECK(qrs_p9_backend_native_new(tmpl, QRS_P9_SECURITY_NONE, &b) == -ENOTDIR);

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use common::{host, host_getxattr, host_setxattr, lstat, TempDir, TestClient, MSIZE};
 use p9_engine::Config;
-use p9_native::{NativeBackend, SecurityModel};
+use p9_native::{HostModes, NativeBackend, SecurityModel};
 use p9_wire::consts::{dotl_open, getattr, qid_type, setattr, NOFID};
 use p9_wire::errno::{EACCES, EINVAL, ENODATA};
 use p9_wire::SetAttr;
@@ -277,4 +277,47 @@ fn mapped_xattr_write_by_user_clears_set_id_bits() {
     assert_eq!(mode_of(g), libc::S_IFREG | 0o777);
     // The host file keeps mapped-xattr's own mode; the stored one changed.
     assert_eq!(lstat(&dir.join("f")).mode() & 0o7777, 0o600);
+}
+
+/// QEMU's `fmode`/`dmode`: what the mapped models create gets the host
+/// modes the backend was given (the metadata keeps 0600/0700), and the
+/// guest sees its own modes all the same.
+#[test]
+fn mapped_file_host_modes() {
+    let dir = TempDir::new("mapped-file-modes");
+    let b = NativeBackend::new(&dir, SecurityModel::MappedFile)
+        .expect("backend")
+        .with_host_modes(HostModes {
+            file: 0o604,
+            dir: 0o705,
+        });
+    let c = p9_client::Client::new(host(b, Config::default(), 2));
+    c.version(MSIZE, "9P2000.L").unwrap();
+    let root = c.alloc_fid();
+    c.attach(root, NOFID, "user", "", UID).unwrap();
+
+    let f = clone_root(&c, root);
+    c.lcreate(f, "f", dotl_open::RDWR, 0o640, GID).unwrap();
+    c.mkdir(root, "d", 0o750, GID).unwrap();
+    c.mknod(root, "p", libc::S_IFIFO | 0o620, 0, 0, GID)
+        .unwrap();
+    c.symlink(root, "l", "f", GID).unwrap();
+    for (name, host_mode) in [
+        ("f", libc::S_IFREG | 0o604),
+        ("d", libc::S_IFDIR | 0o705),
+        ("p", libc::S_IFREG | 0o604),
+        ("l", libc::S_IFREG | 0o604),
+    ] {
+        assert_eq!(lstat(&dir.join(name)).mode(), host_mode, "{name}");
+    }
+    let md = dir.join(".virtfs_metadata");
+    assert_eq!(lstat(&md).mode(), libc::S_IFDIR | 0o700);
+    assert_eq!(lstat(&md.join("f")).mode(), libc::S_IFREG | 0o600);
+    let st = c.getattr(f, getattr::BASIC).unwrap();
+    assert_eq!(st.mode, libc::S_IFREG | 0o640);
+    let d = walk(&c, root, "d").unwrap();
+    assert_eq!(
+        c.getattr(d, getattr::BASIC).unwrap().mode,
+        libc::S_IFDIR | 0o750
+    );
 }

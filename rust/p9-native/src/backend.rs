@@ -57,7 +57,8 @@ use crate::open::{create_file_stat, open_known};
 use crate::tree::{Rec, Tree};
 use crate::{
     fsync, ftruncate, generation, getlk, link, mkdir, mknod, pread, pwrite, renameat, setlk, stat,
-    statfs, truncate, unlinkat, DirReader, LockType, NewEntry, Node, SecurityModel, Stat,
+    statfs, truncate, unlinkat, DirReader, HostModes, LockType, NewEntry, Node, SecurityModel,
+    Stat,
 };
 
 /// A file of the export as the engine holds it (one per fid): its record
@@ -99,6 +100,8 @@ pub struct NativeBackend {
     /// nothing.
     generations: bool,
     fids_max: Option<usize>,
+    /// What the mapped models create on the host with.
+    host_modes: HostModes,
 }
 
 /// File systems with `FS_IOC_GETVERSION`: ext2/3/4, btrfs, reiserfs, xfs
@@ -123,7 +126,17 @@ impl NativeBackend {
             model,
             generations,
             fids_max: Some(FIDS_MAX_DEFAULT),
+            host_modes: HostModes::default(),
         })
+    }
+
+    /// The host permission bits the mapped models create files and
+    /// directories with (QEMU's `fmode` and `dmode`; 0600 and 0700 unless
+    /// set here); the other models ignore them.
+    #[must_use]
+    pub fn with_host_modes(mut self, modes: HostModes) -> NativeBackend {
+        self.host_modes = modes;
+        self
     }
 
     /// The security model in use.
@@ -316,7 +329,7 @@ impl Backend for NativeBackend {
         self.model.check_name(name)?;
         let d = self.tree.verified(&dir.rec)?;
         let token = HandleToken::take(self.tree.account())?;
-        let host_mode = self.model.host_file_mode(mode & 0o7777);
+        let host_mode = self.model.host_file_mode(mode & 0o7777, self.host_modes);
         let (node, fd, mut st) = create_file_stat(&d, name, flags, host_mode)?;
         let entry = NewEntry {
             dir: &d,
@@ -351,7 +364,11 @@ impl Backend for NativeBackend {
     fn mkdir(&self, dir: &NativeNode, name: &[u8], mode: u32, cred: &Cred) -> Result<Attr> {
         self.model.check_name(name)?;
         let d = self.tree.verified(&dir.rec)?;
-        let node = mkdir(&d, name, self.model.host_dir_mode(mode & 0o7777))?;
+        let node = mkdir(
+            &d,
+            name,
+            self.model.host_dir_mode(mode & 0o7777, self.host_modes),
+        )?;
         let mode = mode | libc::S_IFDIR;
         self.model
             .finish_create(&d, name, &node, cred.uid, cred.gid, mode)?;
@@ -361,7 +378,7 @@ impl Backend for NativeBackend {
     fn symlink(&self, dir: &NativeNode, name: &[u8], target: &[u8], cred: &Cred) -> Result<Attr> {
         self.model.check_name(name)?;
         let d = self.tree.verified(&dir.rec)?;
-        let node = self.model.symlink(&d, name, target)?;
+        let node = self.model.symlink(&d, name, target, self.host_modes)?;
         let mode = 0o777 | libc::S_IFLNK;
         self.model
             .finish_create(&d, name, &node, cred.uid, cred.gid, mode)?;
@@ -378,7 +395,7 @@ impl Backend for NativeBackend {
     ) -> Result<Attr> {
         self.model.check_name(name)?;
         let d = self.tree.verified(&dir.rec)?;
-        let (host_mode, host_rdev) = self.model.host_mknod(mode, rdev);
+        let (host_mode, host_rdev) = self.model.host_mknod(mode, rdev, self.host_modes);
         let node = mknod(&d, name, host_mode, host_rdev)?;
         let entry = NewEntry {
             dir: &d,

@@ -75,5 +75,5 @@ pub use lock::{getlk, setlk, Conflict, LockType};
 pub use node::Node;
 pub use open::{create_file, open, sanitize_open_flags};
 pub use resolve::{lookup, openat2_supported, parent};
-pub use security::{NewEntry, SecurityModel};
+pub use security::{HostModes, NewEntry, SecurityModel};
 pub use xattr::{getxattr, listxattr, removexattr, setxattr};

@@ -25,6 +25,28 @@ pub struct NewEntry<'a> {
     pub node: &'a Node,
 }
 
+/// The host permission bits of what the mapped models create (QEMU's
+/// `fmode` and `dmode` options of `local`); the other models create with
+/// the guest's mode and ignore them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HostModes {
+    /// Regular files, and what stands for device nodes, FIFOs, sockets
+    /// and symbolic links (`fmode`, 0600 by default).
+    pub file: libc::mode_t,
+    /// Directories (`dmode`, 0700 by default).
+    pub dir: libc::mode_t,
+}
+
+impl Default for HostModes {
+    /// 9p-local's defaults, 0600 and 0700.
+    fn default() -> HostModes {
+        HostModes {
+            file: mapped::FILE_MODE,
+            dir: mapped::DIR_MODE,
+        }
+    }
+}
+
 /// How guest credentials map to the host, as QEMU's `security_model=`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecurityModel {
@@ -100,22 +122,22 @@ impl SecurityModel {
     }
 
     /// The host permission bits to create a file with, given the guest's
-    /// (QEMU's `fmode` in the mapped models).
+    /// (`modes.file`, QEMU's `fmode`, in the mapped models).
     #[must_use]
-    pub fn host_file_mode(self, mode: libc::mode_t) -> libc::mode_t {
+    pub fn host_file_mode(self, mode: libc::mode_t, modes: HostModes) -> libc::mode_t {
         if self.is_mapped() {
-            mapped::FILE_MODE
+            modes.file
         } else {
             mode
         }
     }
 
-    /// The host permission bits to create a directory with (QEMU's
-    /// `dmode` in the mapped models).
+    /// The host permission bits to create a directory with
+    /// (`modes.dir`, QEMU's `dmode`, in the mapped models).
     #[must_use]
-    pub fn host_dir_mode(self, mode: libc::mode_t) -> libc::mode_t {
+    pub fn host_dir_mode(self, mode: libc::mode_t, modes: HostModes) -> libc::mode_t {
         if self.is_mapped() {
-            mapped::DIR_MODE
+            modes.dir
         } else {
             mode
         }
@@ -124,23 +146,28 @@ impl SecurityModel {
     /// The host mode and device number for `Tmknod`: in the mapped models
     /// a regular file (QEMU: `fmode | S_IFREG`, device 0).
     #[must_use]
-    pub fn host_mknod(self, mode: libc::mode_t, rdev: u64) -> (libc::mode_t, u64) {
+    pub fn host_mknod(
+        self,
+        mode: libc::mode_t,
+        rdev: u64,
+        modes: HostModes,
+    ) -> (libc::mode_t, u64) {
         if self.is_mapped() {
-            (libc::S_IFREG | mapped::FILE_MODE, 0)
+            (libc::S_IFREG | modes.file, 0)
         } else {
             (mode, rdev)
         }
     }
 
     /// Creates the symbolic link `name` in `dir` (`Tsymlink`): in the
-    /// mapped models a new regular file (0600) holding `target`, as QEMU's
-    /// `local_symlink` (removed again if writing fails).
+    /// mapped models a new regular file (mode `modes.file`) holding
+    /// `target`, as QEMU's `local_symlink` (removed again if writing fails).
     ///
     /// # Errors
     ///
     /// Those of [`crate::symlink`], or of [`crate::create_file`] and the
     /// write (`EIO` for a short one).
-    pub fn symlink(self, dir: &Node, name: &[u8], target: &[u8]) -> Result<Node> {
+    pub fn symlink(self, dir: &Node, name: &[u8], target: &[u8], modes: HostModes) -> Result<Node> {
         if !self.is_mapped() {
             return crate::dirops::symlink(dir, name, target);
         }
@@ -151,7 +178,7 @@ impl SecurityModel {
             dir,
             name,
             libc::O_CREAT | libc::O_EXCL | libc::O_RDWR,
-            mapped::FILE_MODE,
+            modes.file,
         )?;
         let wrote = crate::io::pwrite(fd.as_fd(), &[std::io::IoSlice::new(target)], 0);
         if wrote != Ok(target.len()) {

@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void, CStr, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-use p9_native::{NativeBackend, SecurityModel};
+use p9_native::{HostModes, NativeBackend, SecurityModel};
 
 use super::cbackend::{CBackend, CVtable};
 use super::vtable::QrsP9BackendOps;
@@ -67,9 +67,11 @@ fn into_handle(kind: BackendKind, out: *mut *mut QrsP9Backend) -> i32 {
 /// (`-ENOENT` if their file is gone, `-ESTALE` if another file took its
 /// place), and new open files of a session holding its share get
 /// `-EMFILE`.  A session over this backend holds at most 65536 fids (a
-/// smaller `QrsP9Config.fids_max` wins; `-ENFILE` beyond).  On success
-/// `*out` is a new backend owned by the caller (pass it to
-/// `qrs_p9_server_new` or `qrs_p9_backend_free`).
+/// smaller `QrsP9Config.fids_max` wins; `-ENFILE` beyond).  The mapped
+/// models create host files 0600 and directories 0700
+/// (`qrs_p9_backend_native_new_opts` chooses).  On success `*out` is a new
+/// backend owned by the caller (pass it to `qrs_p9_server_new` or
+/// `qrs_p9_backend_free`).
 ///
 /// Returns 0, `-EINVAL` if `root` or `out` is NULL or `model` is unknown,
 /// or the negative errno of opening `root` (e.g. `-ENOENT`, `-ENOTDIR`).
@@ -83,22 +85,80 @@ pub unsafe extern "C" fn qrs_p9_backend_native_new(
     model: u32,
     out: *mut *mut QrsP9Backend,
 ) -> i32 {
+    let opts = QrsP9NativeOpts {
+        model,
+        fmode: QRS_P9_NATIVE_FMODE_DEFAULT,
+        dmode: QRS_P9_NATIVE_DMODE_DEFAULT,
+    };
+    // SAFETY: the same contract for `root` and `out`; `opts` is live.
+    unsafe { qrs_p9_backend_native_new_opts(root, &opts, out) }
+}
+
+/// `QrsP9NativeOpts.fmode` of `qrs_p9_backend_native_new`: 0600 (QEMU's
+/// default `fmode`).
+pub const QRS_P9_NATIVE_FMODE_DEFAULT: u32 = 0o600;
+/// `QrsP9NativeOpts.dmode` of `qrs_p9_backend_native_new`: 0700 (QEMU's
+/// default `dmode`).
+pub const QRS_P9_NATIVE_DMODE_DEFAULT: u32 = 0o700;
+
+/// How `qrs_p9_backend_native_new_opts` serves its export.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct QrsP9NativeOpts {
+    /// The security model, `QRS_P9_SECURITY_*`.
+    pub model: u32,
+    /// Permission bits (0 to 0777) of the host files the mapped models
+    /// create, and of what stands there for device nodes, FIFOs, sockets
+    /// and symbolic links (QEMU's `fmode`; the process's umask applies, as
+    /// in 9p-local); the other models ignore it.
+    pub fmode: u32,
+    /// Permission bits (0 to 0777) of the host directories the mapped
+    /// models create (QEMU's `dmode`, the umask applies); the other models
+    /// ignore it.
+    pub dmode: u32,
+}
+
+/// `qrs_p9_backend_native_new` with the options `*opts` (copied): the
+/// security model and, for the mapped models, the host modes of what they
+/// create (QEMU's `fmode` and `dmode`).
+///
+/// Returns 0, `-EINVAL` if `root`, `opts` or `out` is NULL, the model is
+/// unknown or `fmode` or `dmode` has bits beyond 0777, or the negative
+/// errno of opening `root`.  Thread-safe.
+///
+/// # Safety
+/// `root` is NULL or a NUL-terminated string; `opts` is NULL or a readable
+/// `QrsP9NativeOpts`; `out` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn qrs_p9_backend_native_new_opts(
+    root: *const c_char,
+    opts: *const QrsP9NativeOpts,
+    out: *mut *mut QrsP9Backend,
+) -> i32 {
     ffi_guard(PANIC_ERRNO, || {
-        if root.is_null() || out.is_null() {
+        // SAFETY: NULL or readable, per the contract.
+        let Some(opts) = (unsafe { opts.as_ref() }).copied() else {
+            return -libc::EINVAL;
+        };
+        if root.is_null() || out.is_null() || (opts.fmode | opts.dmode) & !0o777 != 0 {
             return -libc::EINVAL;
         }
-        let model = match model {
+        let model = match opts.model {
             QRS_P9_SECURITY_PASSTHROUGH => SecurityModel::Passthrough,
             QRS_P9_SECURITY_NONE => SecurityModel::None,
             QRS_P9_SECURITY_MAPPED_XATTR => SecurityModel::MappedXattr,
             QRS_P9_SECURITY_MAPPED_FILE => SecurityModel::MappedFile,
             _ => return -libc::EINVAL,
         };
+        let modes = HostModes {
+            file: opts.fmode,
+            dir: opts.dmode,
+        };
         // SAFETY: non-NULL and NUL-terminated, per the contract.
         let root = unsafe { CStr::from_ptr(root) };
         let root = Path::new(OsStr::from_bytes(root.to_bytes()));
         match NativeBackend::new(root, model) {
-            Ok(b) => into_handle(BackendKind::Native(b), out),
+            Ok(b) => into_handle(BackendKind::Native(b.with_host_modes(modes)), out),
             Err(e) => to_neg_errno(e),
         }
     })
