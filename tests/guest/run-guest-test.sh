@@ -124,12 +124,15 @@ share() {  # share TAG FSDEV_OPTIONS
     fsdev+=(-fsdev "local,id=fs-$1,path=$work/$1,$2"
             -device "virtio-9p-pci,fsdev=fs-$1,mount_tag=$1")
 }
-for model in "${models[@]}"; do share "$model" "security_model=$model"; done
+# fmode/dmode: the host modes of what mapped-file creates, on both drivers
+# (mapped-xattr keeps the defaults, 0600 and 0700).
+declare -A model_opts=([mapped-file]=",fmode=0604,dmode=0705")
+for model in "${models[@]}"; do share "$model" "security_model=$model${model_opts[$model]:-}"; done
 qrs_share() {  # qrs_share TAG FSDEV_OPTIONS: the same, on the qrs driver
     fsdev+=(-fsdev "qrs,id=fs-$1,path=$work/$1,$2"
             -device "virtio-9p-pci,fsdev=fs-$1,mount_tag=$1")
 }
-for model in "${models[@]}"; do qrs_share "qrs-$model" "security_model=$model"; done
+for model in "${models[@]}"; do qrs_share "qrs-$model" "security_model=$model${model_opts[$model]:-}"; done
 qrs_share qrs-budget security_model=passthrough
 # One export per mapped model, shared through both drivers: xl-MODEL
 # (local) and xq-MODEL (qrs) are the same directory, x-MODEL.

@@ -85,7 +85,8 @@ path=/nonexistent,security_model=mapped|failed to open '/nonexistent': No such f
 path=/etc/passwd,security_model=none|failed to open '/etc/passwd': Not a directory
 path=/tmp|security_model property not set
 path=/tmp,security_model=bogus|invalid security_model property 'bogus'
-path=/tmp,security_model=mapped-file,fmode=0644|'fmode' is invalid for fsdriver 'qrs'
+path=/tmp,security_model=passthrough,fmode=0644|fmode is only valid for mapped security modes
+path=/tmp,security_model=none,dmode=0755|dmode is only valid for mapped security modes
 path=/tmp,security_model=none,writeout=immediate|'writeout' is invalid for fsdriver 'qrs'
 security_model=none|path property not set
 EOF2
