@@ -39,12 +39,11 @@
 
 use std::ops::Deref;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::errno::{self, Result};
 use crate::node::Node;
-use crate::tree::{GiveBack, Rec};
 
 /// The shared counters and the clock of node records holding a descriptor.
 struct Budget {
@@ -65,9 +64,37 @@ struct Budget {
     clock: Mutex<Clock>,
 }
 
+/// What a sweep did to one record ([`Reclaim::give_back`]).
+pub(crate) enum GiveBack {
+    /// Nothing: the record is in use, was used since the last sweep, or
+    /// is the root.
+    Keep,
+    /// The record holds no descriptor (it may leave the clock).
+    NoFd,
+    /// Its descriptor, taken from it: the caller closes it.
+    Taken(Arc<Held>),
+}
+
+/// A record that may cache a node descriptor, as the clock sees it (the
+/// backend's tree implements it; the budget needs nothing else of it).
+pub(crate) trait Reclaim: Send + Sync {
+    /// Whether the record is on the clock (changed under its lock).
+    fn registered(&self) -> &AtomicBool;
+    /// Whether it holds a descriptor now.
+    fn has_fd(&self) -> bool;
+    /// Whether it belongs to the backend of `account`.
+    fn belongs_to(&self, account: &Account) -> bool;
+    /// Takes its descriptor if it is idle (or whatever its use, with
+    /// `force`), see [`GiveBack`].
+    fn give_back(&self, force: bool) -> GiveBack;
+    /// Before the descriptor `held` taken from it is closed: what finds
+    /// the same file again.
+    fn remember_identity(&self, held: &Held);
+}
+
 /// Records that may hold a descriptor, swept round robin.
 struct Clock {
-    recs: Vec<Weak<Rec>>,
+    recs: Vec<Weak<dyn Reclaim>>,
     hand: usize,
 }
 
@@ -217,13 +244,13 @@ fn evict(want: usize, force: bool, only: Option<&Account>) -> usize {
                 GiveBack::Keep => c.hand += 1,
                 GiveBack::NoFd => {
                     if let Some(r) = &rec {
-                        r.registered.store(false, Ordering::Relaxed);
+                        r.registered().store(false, Ordering::Relaxed);
                     }
                     c.recs.swap_remove(i);
                 }
                 GiveBack::Taken(h) => {
                     if let Some(r) = rec {
-                        r.registered.store(false, Ordering::Relaxed);
+                        r.registered().store(false, Ordering::Relaxed);
                         victims.push((r, h));
                     }
                     c.recs.swap_remove(i);
@@ -243,9 +270,9 @@ fn evict(want: usize, force: bool, only: Option<&Account>) -> usize {
 }
 
 /// Puts `rec`, which just got a descriptor, on the clock (once).
-pub(crate) fn register(rec: &Arc<Rec>) {
+pub(crate) fn register<R: Reclaim + 'static>(rec: &Arc<R>) {
     let mut c = lock(&BUDGET.clock);
-    if rec.registered.load(Ordering::Relaxed) {
+    if rec.registered().load(Ordering::Relaxed) {
         return;
     }
     let nodes = BUDGET.nodes.load(Ordering::Relaxed);
@@ -255,15 +282,16 @@ pub(crate) fn register(rec: &Arc<Rec>) {
         c.recs.retain(|w| match w.upgrade() {
             Some(r) if r.has_fd() => true,
             Some(r) => {
-                r.registered.store(false, Ordering::Relaxed);
+                r.registered().store(false, Ordering::Relaxed);
                 false
             }
             None => false,
         });
         c.hand = 0;
     }
-    rec.registered.store(true, Ordering::Relaxed);
-    c.recs.push(Arc::downgrade(rec));
+    rec.registered().store(true, Ordering::Relaxed);
+    let weak: Weak<R> = Arc::downgrade(rec);
+    c.recs.push(weak);
 }
 
 /// After a failure for lack of descriptors (`EMFILE`/`ENFILE`): give back

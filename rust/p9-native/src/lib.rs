@@ -56,14 +56,14 @@ mod node;
 mod open;
 mod resolve;
 mod security;
+mod stat;
 #[cfg(any(test, feature = "test-hooks"))]
 pub mod testing;
 mod tree;
 mod xattr;
 
 pub use attr::{
-    chmod, chown, generation, readlink, stat, stat_at, statfs, truncate, utimes, wire_statfs,
-    SetTime, Stat, Timespec,
+    chmod, chown, generation, readlink, statfs, truncate, utimes, wire_statfs, SetTime,
 };
 pub use backend::NativeBackend;
 pub use budget::{budget_stats, BudgetStats};
@@ -76,4 +76,5 @@ pub use node::Node;
 pub use open::{create_file, open, sanitize_open_flags};
 pub use resolve::{lookup, openat2_supported, parent};
 pub use security::{HostModes, NewEntry, SecurityModel};
+pub use stat::{stat, stat_at, Stat, Timespec};
 pub use xattr::{getxattr, listxattr, removexattr, setxattr};

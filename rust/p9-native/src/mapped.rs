@@ -27,13 +27,13 @@ use std::ffi::CString;
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
-use crate::attr::Stat;
 use crate::dirops::{link, renameat, unlinkat};
 use crate::errno::{self, cvt, Errno, Result};
 use crate::io::{pread, pwrite};
 use crate::node::{fstat, Node, ProcPath};
 use crate::open::{create_file, open};
 use crate::resolve::{component, lookup, NameUse};
+use crate::stat::Stat;
 
 /// `fmode` of QEMU's mapped models: host mode of new files.
 pub(crate) const FILE_MODE: libc::mode_t = 0o600;

@@ -9,10 +9,10 @@
 use std::ffi::CStr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use crate::attr::{stat, Stat};
 use crate::errno::{self, cvt, Result};
 use crate::node::{file_type, fstat, is_reg_or_dir, owned, Node, ProcPath};
 use crate::resolve::{component, lookup_c, NameUse};
+use crate::stat::{stat, Stat};
 
 /// The `O_TMPFILE` bit without the `O_DIRECTORY` it is defined with.
 const O_TMPFILE_BIT: libc::c_int = libc::O_TMPFILE & !libc::O_DIRECTORY;

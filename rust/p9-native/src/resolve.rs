@@ -455,7 +455,7 @@ mod tests {
     /// `RESOLVE_NO_SYMLINKS`; `ENOTDIR`: `O_DIRECTORY | O_NOFOLLOW`).
     #[test]
     fn path_lookups_follow_no_link_either_way() {
-        use crate::dirops::{mkdir, symlink};
+        use crate::{mkdir, symlink};
         let base = format!("/dev/shm/p9-native-resolve-{}", std::process::id());
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(format!("{base}/a/b")).unwrap();

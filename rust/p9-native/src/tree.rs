@@ -33,12 +33,12 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
 
 use p9_engine::hash::FastMap;
 
-use crate::attr::{stat, stat_at, Stat};
-use crate::budget::{self, Account, Held};
+use crate::budget::{self, Account, GiveBack, Held, Reclaim};
 use crate::errno::{self, Errno, Result};
 use crate::fhandle::{file_handle, FileHandle};
 use crate::node::Node;
 use crate::resolve::{component, open_path_beneath, NameUse};
+use crate::stat::{stat, stat_at, Stat};
 
 /// Deeper than this, a chain of records is a bug (a cycle): `ELOOP`.
 /// (`PATH_MAX` allows about 2048 one-letter components.)
@@ -67,17 +67,6 @@ pub(crate) enum Place {
 
 /// A place: the directory's record and the entry's name.
 pub(crate) type Entry = (Arc<Rec>, Arc<[u8]>);
-
-/// What [`Rec::give_back`] did.
-pub(crate) enum GiveBack {
-    /// Nothing: the record is in use, was used since the last sweep, or
-    /// is the root.
-    Keep,
-    /// The record holds no descriptor (it may leave the clock).
-    NoFd,
-    /// Its descriptor, taken from it: the caller closes it.
-    Taken(Arc<Held>),
-}
 
 /// One file the backend holds, at one place (see the module
 /// documentation).
@@ -644,5 +633,28 @@ impl Tree {
     /// request is using.
     pub(crate) fn give_back_idle(&self) -> usize {
         budget::give_back_all(&self.account)
+    }
+}
+
+/// The budget's clock sees records only through this.
+impl Reclaim for Rec {
+    fn registered(&self) -> &AtomicBool {
+        &self.registered
+    }
+
+    fn has_fd(&self) -> bool {
+        Rec::has_fd(self)
+    }
+
+    fn belongs_to(&self, account: &Account) -> bool {
+        Rec::belongs_to(self, account)
+    }
+
+    fn give_back(&self, force: bool) -> GiveBack {
+        Rec::give_back(self, force)
+    }
+
+    fn remember_identity(&self, held: &Held) {
+        Rec::remember_identity(self, held)
     }
 }
