@@ -122,7 +122,13 @@ impl<'a, T: Decode<'a>> Decode<'a> for Vec<T> {
         if usize::from(n) > P9_MAXWELEM {
             return Err(DecodeErrorKind::TooManyWalkElements(n));
         }
-        (0..n).map(|_| T::decode(r)).collect()
+        // One allocation of the exact size (collecting a Result would
+        // grow the vector step by step).
+        let mut list = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            list.push(T::decode(r)?);
+        }
+        Ok(list)
     }
 }
 
