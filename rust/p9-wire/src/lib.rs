@@ -89,8 +89,10 @@ pub mod proto;
 pub mod reply;
 pub mod sg;
 pub mod stream;
+mod string;
 pub mod types;
 pub mod validate;
+mod wire;
 
 pub use errno::Errno;
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};

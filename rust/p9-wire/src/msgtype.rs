@@ -19,203 +19,39 @@
 //! `-EOPNOTSUPP`).  A message outside its dialect gets the same
 //! `EOPNOTSUPP` here, but from the decoder.  The .L set matches what the
 //! Linux client sends in .L mode (it uses Tgetattr, never Tstat).
+//!
+//! The type numbers, names and dialects are those of the message tables
+//! in [`crate::msg`]; only the two types that are never valid, and 9p.c's
+//! read-only list, are spelled out here.
 
+pub use crate::msg::r_types::*;
+pub use crate::msg::t_types::*;
+use crate::msg::{Rmessage, Tmessage};
 use crate::proto::Proto;
 
 /// Tlerror (not a real request; never valid).
 pub const TLERROR: u8 = 6;
-/// Rlerror: 9P2000.L error reply.
-pub const RLERROR: u8 = 7;
-/// Tstatfs.
-pub const TSTATFS: u8 = 8;
-/// Rstatfs.
-pub const RSTATFS: u8 = 9;
-/// Tlopen.
-pub const TLOPEN: u8 = 12;
-/// Rlopen.
-pub const RLOPEN: u8 = 13;
-/// Tlcreate.
-pub const TLCREATE: u8 = 14;
-/// Rlcreate.
-pub const RLCREATE: u8 = 15;
-/// Tsymlink.
-pub const TSYMLINK: u8 = 16;
-/// Rsymlink.
-pub const RSYMLINK: u8 = 17;
-/// Tmknod.
-pub const TMKNOD: u8 = 18;
-/// Rmknod.
-pub const RMKNOD: u8 = 19;
-/// Trename.
-pub const TRENAME: u8 = 20;
-/// Rrename.
-pub const RRENAME: u8 = 21;
-/// Treadlink.
-pub const TREADLINK: u8 = 22;
-/// Rreadlink.
-pub const RREADLINK: u8 = 23;
-/// Tgetattr.
-pub const TGETATTR: u8 = 24;
-/// Rgetattr.
-pub const RGETATTR: u8 = 25;
-/// Tsetattr.
-pub const TSETATTR: u8 = 26;
-/// Rsetattr.
-pub const RSETATTR: u8 = 27;
-/// Txattrwalk.
-pub const TXATTRWALK: u8 = 30;
-/// Rxattrwalk.
-pub const RXATTRWALK: u8 = 31;
-/// Txattrcreate.
-pub const TXATTRCREATE: u8 = 32;
-/// Rxattrcreate.
-pub const RXATTRCREATE: u8 = 33;
-/// Treaddir.
-pub const TREADDIR: u8 = 40;
-/// Rreaddir.
-pub const RREADDIR: u8 = 41;
-/// Tfsync.
-pub const TFSYNC: u8 = 50;
-/// Rfsync.
-pub const RFSYNC: u8 = 51;
-/// Tlock.
-pub const TLOCK: u8 = 52;
-/// Rlock.
-pub const RLOCK: u8 = 53;
-/// Tgetlock.
-pub const TGETLOCK: u8 = 54;
-/// Rgetlock.
-pub const RGETLOCK: u8 = 55;
-/// Tlink.
-pub const TLINK: u8 = 70;
-/// Rlink.
-pub const RLINK: u8 = 71;
-/// Tmkdir.
-pub const TMKDIR: u8 = 72;
-/// Rmkdir.
-pub const RMKDIR: u8 = 73;
-/// Trenameat.
-pub const TRENAMEAT: u8 = 74;
-/// Rrenameat.
-pub const RRENAMEAT: u8 = 75;
-/// Tunlinkat.
-pub const TUNLINKAT: u8 = 76;
-/// Runlinkat.
-pub const RUNLINKAT: u8 = 77;
-/// Tversion.
-pub const TVERSION: u8 = 100;
-/// Rversion.
-pub const RVERSION: u8 = 101;
-/// Tauth.
-pub const TAUTH: u8 = 102;
-/// Rauth.
-pub const RAUTH: u8 = 103;
-/// Tattach.
-pub const TATTACH: u8 = 104;
-/// Rattach.
-pub const RATTACH: u8 = 105;
 /// Terror (not a real request; never valid).
 pub const TERROR: u8 = 106;
-/// Rerror: 9P2000(.u) error reply.
-pub const RERROR: u8 = 107;
-/// Tflush.
-pub const TFLUSH: u8 = 108;
-/// Rflush.
-pub const RFLUSH: u8 = 109;
-/// Twalk.
-pub const TWALK: u8 = 110;
-/// Rwalk.
-pub const RWALK: u8 = 111;
-/// Topen.
-pub const TOPEN: u8 = 112;
-/// Ropen.
-pub const ROPEN: u8 = 113;
-/// Tcreate.
-pub const TCREATE: u8 = 114;
-/// Rcreate.
-pub const RCREATE: u8 = 115;
-/// Tread.
-pub const TREAD: u8 = 116;
-/// Rread.
-pub const RREAD: u8 = 117;
-/// Twrite.
-pub const TWRITE: u8 = 118;
-/// Rwrite.
-pub const RWRITE: u8 = 119;
-/// Tclunk.
-pub const TCLUNK: u8 = 120;
-/// Rclunk.
-pub const RCLUNK: u8 = 121;
-/// Tremove.
-pub const TREMOVE: u8 = 122;
-/// Rremove.
-pub const RREMOVE: u8 = 123;
-/// Tstat.
-pub const TSTAT: u8 = 124;
-/// Rstat.
-pub const RSTAT: u8 = 125;
-/// Twstat.
-pub const TWSTAT: u8 = 126;
-/// Rwstat.
-pub const RWSTAT: u8 = 127;
-
-/// Which dialects a request type belongs to.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Family {
-    /// Tversion: always.
-    Version,
-    /// Both .u and .L.
-    Common,
-    /// 9P2000.u only.
-    DotU,
-    /// 9P2000.L only.
-    DotL,
-}
-
-fn t_family(typ: u8) -> Option<Family> {
-    Some(match typ {
-        TVERSION => Family::Version,
-        TAUTH | TATTACH | TFLUSH | TWALK | TREAD | TWRITE | TCLUNK | TREMOVE => Family::Common,
-        TOPEN | TCREATE | TSTAT | TWSTAT => Family::DotU,
-        TSTATFS | TLOPEN | TLCREATE | TSYMLINK | TMKNOD | TRENAME | TREADLINK | TGETATTR
-        | TSETATTR | TXATTRWALK | TXATTRCREATE | TREADDIR | TFSYNC | TLOCK | TGETLOCK | TLINK
-        | TMKDIR | TRENAMEAT | TUNLINKAT => Family::DotL,
-        _ => return None,
-    })
-}
-
-fn family_allowed(f: Family, proto: Proto) -> bool {
-    matches!(
-        (f, proto),
-        (Family::Version, _)
-            | (Family::Common, Proto::DotU | Proto::DotL)
-            | (Family::DotU, Proto::DotU)
-            | (Family::DotL, Proto::DotL)
-    )
-}
 
 /// Whether `typ` is a request type at all (in some dialect).
 pub fn is_t_type(typ: u8) -> bool {
-    t_family(typ).is_some()
+    Tmessage::dialects_of(typ).is_some()
 }
 
 /// Whether `typ` is a reply type at all (in some dialect).
 pub fn is_r_type(typ: u8) -> bool {
-    typ == RLERROR || typ == RERROR || (typ % 2 == 1 && is_t_type(typ - 1))
+    Rmessage::dialects_of(typ).is_some()
 }
 
 /// Whether request type `typ` exists in `proto`.
 pub fn t_allowed(typ: u8, proto: Proto) -> bool {
-    t_family(typ).is_some_and(|f| family_allowed(f, proto))
+    Tmessage::dialects_of(typ).is_some_and(|d| d.allows(proto))
 }
 
 /// Whether reply type `typ` exists in `proto`.
 pub fn r_allowed(typ: u8, proto: Proto) -> bool {
-    match typ {
-        RLERROR => proto == Proto::DotL,
-        RERROR => proto != Proto::DotL,
-        _ => typ % 2 == 1 && t_allowed(typ - 1, proto),
-    }
+    Rmessage::dialects_of(typ).is_some_and(|d| d.allows(proto))
 }
 
 /// Requests that do not modify the export: 9p.c's `is_read_only_op`, used
@@ -246,77 +82,11 @@ pub fn is_read_only_op(typ: u8) -> bool {
 
 /// The conventional name of a message type (`"Twalk"`), for logs.
 pub fn name(typ: u8) -> Option<&'static str> {
-    Some(match typ {
-        TLERROR => "Tlerror",
-        RLERROR => "Rlerror",
-        TSTATFS => "Tstatfs",
-        RSTATFS => "Rstatfs",
-        TLOPEN => "Tlopen",
-        RLOPEN => "Rlopen",
-        TLCREATE => "Tlcreate",
-        RLCREATE => "Rlcreate",
-        TSYMLINK => "Tsymlink",
-        RSYMLINK => "Rsymlink",
-        TMKNOD => "Tmknod",
-        RMKNOD => "Rmknod",
-        TRENAME => "Trename",
-        RRENAME => "Rrename",
-        TREADLINK => "Treadlink",
-        RREADLINK => "Rreadlink",
-        TGETATTR => "Tgetattr",
-        RGETATTR => "Rgetattr",
-        TSETATTR => "Tsetattr",
-        RSETATTR => "Rsetattr",
-        TXATTRWALK => "Txattrwalk",
-        RXATTRWALK => "Rxattrwalk",
-        TXATTRCREATE => "Txattrcreate",
-        RXATTRCREATE => "Rxattrcreate",
-        TREADDIR => "Treaddir",
-        RREADDIR => "Rreaddir",
-        TFSYNC => "Tfsync",
-        RFSYNC => "Rfsync",
-        TLOCK => "Tlock",
-        RLOCK => "Rlock",
-        TGETLOCK => "Tgetlock",
-        RGETLOCK => "Rgetlock",
-        TLINK => "Tlink",
-        RLINK => "Rlink",
-        TMKDIR => "Tmkdir",
-        RMKDIR => "Rmkdir",
-        TRENAMEAT => "Trenameat",
-        RRENAMEAT => "Rrenameat",
-        TUNLINKAT => "Tunlinkat",
-        RUNLINKAT => "Runlinkat",
-        TVERSION => "Tversion",
-        RVERSION => "Rversion",
-        TAUTH => "Tauth",
-        RAUTH => "Rauth",
-        TATTACH => "Tattach",
-        RATTACH => "Rattach",
-        TERROR => "Terror",
-        RERROR => "Rerror",
-        TFLUSH => "Tflush",
-        RFLUSH => "Rflush",
-        TWALK => "Twalk",
-        RWALK => "Rwalk",
-        TOPEN => "Topen",
-        ROPEN => "Ropen",
-        TCREATE => "Tcreate",
-        RCREATE => "Rcreate",
-        TREAD => "Tread",
-        RREAD => "Rread",
-        TWRITE => "Twrite",
-        RWRITE => "Rwrite",
-        TCLUNK => "Tclunk",
-        RCLUNK => "Rclunk",
-        TREMOVE => "Tremove",
-        RREMOVE => "Rremove",
-        TSTAT => "Tstat",
-        RSTAT => "Rstat",
-        TWSTAT => "Twstat",
-        RWSTAT => "Rwstat",
-        _ => return None,
-    })
+    match typ {
+        TLERROR => Some("Tlerror"),
+        TERROR => Some("Terror"),
+        _ => Tmessage::name_of(typ).or_else(|| Rmessage::name_of(typ)),
+    }
 }
 
 #[cfg(test)]

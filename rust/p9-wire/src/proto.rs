@@ -53,3 +53,35 @@ impl fmt::Display for Proto {
         f.write_str(self.version_str().unwrap_or("unnegotiated protocol"))
     }
 }
+
+/// The dialects a message type exists in (a set of [`Proto`] values), as
+/// the message tables list them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dialects(u8);
+
+impl Dialects {
+    /// Every state, negotiated or not: Tversion/Rversion.
+    pub(crate) const ALWAYS: Dialects = Dialects(0b111);
+    /// 9P2000.u and 9P2000.L.
+    pub(crate) const BOTH: Dialects = Dialects(0b110);
+    /// 9P2000.u only.
+    pub(crate) const DOTU: Dialects = Dialects(0b010);
+    /// 9P2000.L only.
+    pub(crate) const DOTL: Dialects = Dialects(0b100);
+    /// Everything but 9P2000.L: Rerror, the error reply before
+    /// negotiation too.
+    pub(crate) const NOT_DOTL: Dialects = Dialects(0b011);
+
+    fn bit(proto: Proto) -> u8 {
+        match proto {
+            Proto::Unnegotiated => 0b001,
+            Proto::DotU => 0b010,
+            Proto::DotL => 0b100,
+        }
+    }
+
+    /// Whether `proto` is one of them.
+    pub(crate) fn allows(self, proto: Proto) -> bool {
+        self.0 & Dialects::bit(proto) != 0
+    }
+}

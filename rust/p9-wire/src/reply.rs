@@ -24,6 +24,7 @@ use crate::error::EncodeError;
 use crate::msgtype as mt;
 use crate::sg::{total_len_mut, SgViewMut, SgWriter, Sink, SliceWriter};
 use crate::types::{Dirent, Qid, Stat};
+use crate::wire::Encode;
 
 /// Whether an entry was appended.
 #[must_use]
