@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-//! A file's attributes, [`Stat`]: `statx` of a [`Node`](crate::Node)'s
+//! A file's attributes, [`Stat`]: `statx` of a [`Node`](crate::Node)(crate::Node)'s
 //! descriptor (or of a name in a directory), `fstatat` where the kernel
 //! has no `statx`.
 //!
@@ -137,7 +137,7 @@ impl Stat {
     }
 }
 
-/// Attributes of the file held by `node` (a [`Node`], or any descriptor of
+/// Attributes of the file held by `node` (a [`Node`](crate::Node), or any descriptor of
 /// the file, such as an open one), never following a symbolic link:
 /// `statx(fd, "", AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW)`, or `fstatat` on
 /// kernels without `statx` (then `btime` is `None`).
@@ -154,7 +154,7 @@ pub fn stat(node: impl AsFd) -> Result<Stat> {
 }
 
 /// Attributes of the entry `name` of the directory `dir` (a directory
-/// [`Node`], or an open directory such as a [`crate::DirReader`]), never
+/// [`Node`](crate::Node), or an open directory such as a [`crate::DirReader`]), never
 /// following a symbolic link: `statx(dir, name, AT_SYMLINK_NOFOLLOW)`, or
 /// `fstatat` on kernels without `statx`.  For `Treaddir` with attributes,
 /// without opening a descriptor per entry.
