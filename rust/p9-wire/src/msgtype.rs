@@ -89,6 +89,11 @@ pub fn name(typ: u8) -> Option<&'static str> {
     }
 }
 
+/// The tables seen through this module: every entry round-trips, every
+/// listed type number decodes to its own variant.
+#[cfg(test)]
+mod table_tests;
+
 #[cfg(test)]
 mod tests {
     use super::*;

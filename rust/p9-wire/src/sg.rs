@@ -432,26 +432,26 @@ impl<'a> SgReader<'a> {
     /// itself when short: no allocation).  The length is checked against
     /// the remaining bytes before anything is allocated, so the allocation
     /// never exceeds the input size; embedded NUL bytes are rejected.
-    pub(crate) fn p9string(&mut self) -> Result<crate::types::P9String, DecodeErrorKind> {
+    pub(crate) fn p9string(&mut self) -> Result<crate::string::P9String, DecodeErrorKind> {
         let len = usize::from(self.u16()?);
         if let Some(bytes) = self.view.prefix(len) {
             if bytes.contains(&0) {
                 return Err(DecodeErrorKind::NulInString);
             }
             self.view = self.view.advance(len);
-            return Ok(crate::types::P9String::copy_from(bytes));
+            return Ok(crate::string::P9String::copy_from(bytes));
         }
         let bytes = self.view(len)?;
         if bytes.pieces().any(|p| p.contains(&0)) {
             return Err(DecodeErrorKind::NulInString);
         }
-        Ok(crate::types::P9String::new(bytes.to_vec()))
+        Ok(crate::string::P9String::new(bytes.to_vec()))
     }
 
     /// [`SgReader::p9string`]'s bytes (for the tests).
     #[cfg(test)]
     pub(crate) fn string(&mut self) -> Result<Vec<u8>, DecodeErrorKind> {
-        self.p9string().map(crate::types::P9String::into_bytes)
+        self.p9string().map(crate::string::P9String::into_bytes)
     }
 }
 

@@ -10,7 +10,7 @@ use crate::consts::P9_MAXWELEM;
 use crate::errno::Errno;
 use crate::error::{DecodeErrorKind, EncodeError};
 use crate::sg::{SgReader, SgView, Sink};
-use crate::types::P9String;
+use crate::string::P9String;
 
 /// A value that can be written to a [`Sink`].
 pub(crate) trait Encode {

@@ -46,6 +46,3 @@ pub(crate) use rmessage::r_types;
 pub use rmessage::{encode_error, encode_rwalk, rwalk_size, Rmessage};
 pub(crate) use tmessage::t_types;
 pub use tmessage::Tmessage;
-
-#[cfg(test)]
-mod tests;
