@@ -13,7 +13,8 @@
 # and the same workloads on the patched QEMU's qrs fsdev driver (the native
 # backend) against the baseline's local, and against the patched local:
 #   BENCH name=guest_qrs_<workload>[_cpu] ...            base: upstream local
-#   BENCH name=guest_qrs_vs_local_<workload>[_cpu] ...   base: patched local
+#   BENCH name=guest_qrs_vs_local_<workload>[_cpu|_server_cpu|_waits] ...
+#                                                         base: patched local
 #
 # usage: run-guest-bench.sh OURS_QEMU BASE_QEMU     (BENCH_ROUNDS rounds, default 3;
 #        BENCH_WORKLOADS=a,b,...: only those, for profiling)
@@ -125,4 +126,6 @@ for w in create stat list rename unlink find_stat untar rm_tree seq_write seq_re
     bench_line "guest_qrs_${w}_cpu" "$(median qrs $w 4)" "$(median base $w 4)" cpu_s
     bench_line "guest_qrs_vs_local_$w" "$(median qrs $w 3)" "$(median ours $w 3)" s
     bench_line "guest_qrs_vs_local_${w}_cpu" "$(median qrs $w 4)" "$(median ours $w 4)" cpu_s
+    bench_line "guest_qrs_vs_local_${w}_server_cpu" "$(median qrs $w 6)" "$(median ours $w 6)" cpu_s
+    bench_line "guest_qrs_vs_local_${w}_waits" "$(median qrs $w 5)" "$(median ours $w 5)" waits
 done
