@@ -19,6 +19,7 @@ use std::time::Duration;
 use common::{is_root, lstat, TempDir, TestClient, MSIZE};
 use p9_client::Pending;
 use p9_engine::Config;
+use p9_native::testing::OpenWatch;
 use p9_wire::consts::{dotl_open, getattr, omode, qid_type};
 use p9_wire::errno::{self, Errno};
 use p9_wire::{Qid, Rmessage, Tmessage};
@@ -450,46 +451,6 @@ fn names_with_a_slash_are_enoent() {
 // ---------------------------------------------------------------------------
 // Device nodes and FIFOs
 // ---------------------------------------------------------------------------
-
-/// IN_OPEN events in a watched directory (an O_PATH descriptor raises
-/// none, a real open does).
-struct OpenWatch(OwnedFd);
-
-impl OpenWatch {
-    fn new(dir: &Path) -> OpenWatch {
-        // SAFETY: inotify_init1 takes flags only.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        assert!(fd >= 0);
-        // SAFETY: inotify_init1 returned a fresh descriptor that we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let c = CString::new(dir.as_os_str().as_bytes()).unwrap();
-        // SAFETY: `c` is NUL-terminated and outlives the call.
-        let w = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_OPEN) };
-        assert!(w >= 0);
-        OpenWatch(fd)
-    }
-
-    /// Names opened since the last call.
-    fn opened(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut buf = vec![0u8; 65536];
-        loop {
-            // SAFETY: `buf` is valid for writes of its length.
-            let n = unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                return names;
-            }
-            let mut pos = 0usize;
-            while pos + 16 <= n as usize {
-                let len = u32::from_ne_bytes(buf[pos + 12..pos + 16].try_into().unwrap()) as usize;
-                let name = &buf[pos + 16..pos + 16 + len];
-                let end = name.iter().position(|&c| c == 0).unwrap_or(len);
-                names.push(String::from_utf8_lossy(&name[..end]).into_owned());
-                pos += 16 + len;
-            }
-        }
-    }
-}
 
 /// A host directory descriptor (for `/proc/self/fd/N` links).
 struct Node(OwnedFd);

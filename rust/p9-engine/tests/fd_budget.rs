@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use p9_engine::Config;
 use p9_native::budget_stats;
+use p9_native::testing::set_nofile;
 use p9_wire::consts::{dotl_open, getattr};
 
 use common::{TempDir, TestClient};
@@ -33,24 +34,6 @@ const LIMIT: u64 = 256;
 const DIRS: usize = 40;
 const PER_DIR: usize = 125;
 const FILES: usize = DIRS * PER_DIR;
-
-fn set_nofile(limit: u64) {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `rl` is a valid rlimit to write into.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) }, 0);
-    assert!(
-        rl.rlim_max >= limit,
-        "hard RLIMIT_NOFILE {} below {limit}",
-        rl.rlim_max
-    );
-    rl.rlim_cur = limit;
-    // SAFETY: `rl` is a valid rlimit.
-    let r = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
-    assert_eq!(r, 0, "setrlimit: {}", std::io::Error::last_os_error());
-}
 
 /// Descriptors open in this process (the directory's own one left out).
 fn fds() -> usize {

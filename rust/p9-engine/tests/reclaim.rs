@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use p9_engine::Config;
+use p9_native::testing::set_nofile;
 use p9_wire::consts::{dotl_open, lock_status, lock_type};
 use p9_wire::{Flock, Getlock, P9String};
 
@@ -39,24 +40,6 @@ const SLOT: usize = 16;
 const ROUNDS: usize = 4;
 /// `O_PATH` in `/proc/self/fdinfo` flags (octal).
 const O_PATH: u64 = 0o10000000;
-
-fn set_nofile(limit: u64) {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `rl` is a valid rlimit to write into.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) }, 0);
-    assert!(
-        rl.rlim_max >= limit,
-        "hard RLIMIT_NOFILE {} below {limit}",
-        rl.rlim_max
-    );
-    rl.rlim_cur = limit;
-    // SAFETY: `rl` is a valid rlimit.
-    let r = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) };
-    assert_eq!(r, 0, "setrlimit: {}", std::io::Error::last_os_error());
-}
 
 /// Open descriptors of this process: (target path, fdinfo flags).
 fn fds() -> Vec<(PathBuf, u64)> {

@@ -20,29 +20,13 @@ use std::os::unix::fs::MetadataExt;
 use common::{lstat, TempDir};
 use p9_engine::backend::{Backend, Cred};
 use p9_native::backend::{NativeHandle, NativeNode};
+use p9_native::testing::set_nofile;
 use p9_native::{budget_stats, NativeBackend, SecurityModel};
 use p9_wire::errno::EMFILE;
 
 const LIMIT: u64 = 96;
 const FILES: usize = 400;
 const ROOT: Cred = Cred { uid: 0, gid: 0 };
-
-fn set_nofile(limit: u64) {
-    let mut rl = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `rl` is a valid rlimit to write into.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) }, 0);
-    assert!(
-        rl.rlim_max >= limit,
-        "hard RLIMIT_NOFILE {} below {limit}",
-        rl.rlim_max
-    );
-    rl.rlim_cur = limit;
-    // SAFETY: `rl` is a valid rlimit.
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &rl) }, 0);
-}
 
 /// Descriptors open in this process.
 fn fds() -> usize {

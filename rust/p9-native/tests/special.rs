@@ -6,56 +6,17 @@
 
 mod common;
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{both_paths, cstr, mkchr, mkfifo, TempDir};
+use p9_native::testing::OpenWatch;
 use p9_native::{
     chmod, chown, create_file, generation, getxattr, listxattr, lookup, mknod, open, removexattr,
     setxattr, stat, truncate, utimes, DirReader, Errno, Node, SetTime, Timespec,
 };
-
-/// Names that got an `IN_OPEN` event in the watched directory.
-struct OpenWatch {
-    fd: OwnedFd,
-}
-
-impl OpenWatch {
-    fn new(dir: &std::path::Path) -> OpenWatch {
-        // SAFETY: inotify_init1 takes flags only.
-        let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
-        assert!(fd >= 0);
-        // SAFETY: inotify_init1 returned a fresh descriptor that we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let c = cstr(dir);
-        // SAFETY: `c` is NUL-terminated and outlives the call.
-        let w = unsafe { libc::inotify_add_watch(fd.as_raw_fd(), c.as_ptr(), libc::IN_OPEN) };
-        assert!(w >= 0);
-        OpenWatch { fd }
-    }
-
-    fn opened(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        let mut buf = vec![0u8; 65536];
-        loop {
-            // SAFETY: `buf` is valid for writes of its length.
-            let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n <= 0 {
-                return names;
-            }
-            let mut pos = 0usize;
-            while pos + 16 <= n as usize {
-                let len = u32::from_ne_bytes(buf[pos + 12..pos + 16].try_into().unwrap()) as usize;
-                let name = &buf[pos + 16..pos + 16 + len];
-                let end = name.iter().position(|&c| c == 0).unwrap_or(len);
-                names.push(String::from_utf8_lossy(&name[..end]).into_owned());
-                pos += 16 + len;
-            }
-        }
-    }
-}
 
 fn make_specials(t: &TempDir) {
     let ex = t.export();
