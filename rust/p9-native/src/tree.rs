@@ -159,18 +159,10 @@ impl Rec {
         st.dev == self.dev && st.ino == self.ino
     }
 
-    pub(crate) fn belongs_to(&self, account: &Account) -> bool {
-        std::ptr::eq(Arc::as_ptr(&self.account), account)
-    }
-
     /// The cached descriptor, marking the record used.
     pub(crate) fn cached(&self) -> Option<Arc<Held>> {
         self.referenced.store(true, Ordering::Relaxed);
         lock(&self.slot).clone()
-    }
-
-    pub(crate) fn has_fd(&self) -> bool {
-        self.slot.try_lock().map_or(true, |s| s.is_some())
     }
 
     /// Caches `held` unless another request did first; the descriptor to
@@ -190,29 +182,6 @@ impl Rec {
             budget::register(self);
         }
         held
-    }
-
-    /// For the budget's sweep: the descriptor, unless the record is in
-    /// use (a request holds the descriptor), was used since the last pass
-    /// (unless `force`), or is the root.
-    pub(crate) fn give_back(&self, force: bool) -> GiveBack {
-        if self.root {
-            return GiveBack::Keep;
-        }
-        let Ok(mut slot) = self.slot.try_lock() else {
-            return GiveBack::Keep;
-        };
-        match &*slot {
-            None => GiveBack::NoFd,
-            Some(h) if Arc::strong_count(h) > 1 => GiveBack::Keep,
-            Some(_) if self.referenced.swap(false, Ordering::Relaxed) && !force => GiveBack::Keep,
-            Some(_) => slot.take().map_or(GiveBack::NoFd, GiveBack::Taken),
-        }
-    }
-
-    /// Before a descriptor of this record's file is closed: its handle.
-    pub(crate) fn remember_identity(&self, held: &Held) {
-        self.fh.get_or_init(|| file_handle(held.as_fd()));
     }
 
     /// The name of the place (`None` for the root).
@@ -643,18 +612,33 @@ impl Reclaim for Rec {
     }
 
     fn has_fd(&self) -> bool {
-        Rec::has_fd(self)
+        self.slot.try_lock().map_or(true, |s| s.is_some())
     }
 
     fn belongs_to(&self, account: &Account) -> bool {
-        Rec::belongs_to(self, account)
+        std::ptr::eq(Arc::as_ptr(&self.account), account)
     }
 
+    /// The descriptor, unless the record is in use (a request holds the
+    /// descriptor), was used since the last pass (unless `force`), or is
+    /// the root.
     fn give_back(&self, force: bool) -> GiveBack {
-        Rec::give_back(self, force)
+        if self.root {
+            return GiveBack::Keep;
+        }
+        let Ok(mut slot) = self.slot.try_lock() else {
+            return GiveBack::Keep;
+        };
+        match &*slot {
+            None => GiveBack::NoFd,
+            Some(h) if Arc::strong_count(h) > 1 => GiveBack::Keep,
+            Some(_) if self.referenced.swap(false, Ordering::Relaxed) && !force => GiveBack::Keep,
+            Some(_) => slot.take().map_or(GiveBack::NoFd, GiveBack::Taken),
+        }
     }
 
+    /// Its file handle, so that the file is found again.
     fn remember_identity(&self, held: &Held) {
-        Rec::remember_identity(self, held)
+        self.fh.get_or_init(|| file_handle(held.as_fd()));
     }
 }
